@@ -1,0 +1,207 @@
+"""`lobbybot`: the entry point that wires settings, Redis and clients together (DESIGN §11).
+
+Every command prints errors as one line on stderr and exits non-zero: 2 for a usage or settings problem, 1 for
+anything else (Redis unreachable, a file that cannot be read). Nothing builds a client at import time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import redis
+from rq import Queue, SimpleWorker
+
+from workers.connection import connect
+from workers.errors import SourceError
+from workers.health import StateStore
+from workers.jobs import QUEUES, enqueue_poll
+from workers.settings import Settings, SettingsError, current
+from workers.sources import SOURCES, UnknownSourceError, build_source
+
+log = logging.getLogger("lobbybot")
+Command = Callable[[argparse.Namespace, Settings], int]
+
+
+class UsageError(Exception):
+    """A command was called wrongly; the message says how to call it."""
+
+
+def run_inline(conn: redis.Redis) -> None:
+    """Run every queued job in this process, then return (RQ SimpleWorker in burst mode)."""
+    queues = [Queue(name, connection=conn) for name in QUEUES]
+    SimpleWorker(queues, connection=conn).work(burst=True, logging_level="WARNING")
+
+
+def _source_names(names: Sequence[str]) -> list[str]:
+    unknown = [name for name in names if name not in SOURCES]
+    if unknown:
+        raise UnknownSourceError(unknown[0])
+    return list(names) or list(SOURCES)
+
+
+def cmd_poll(args: argparse.Namespace, settings: Settings) -> int:
+    conn = connect(settings)
+    names = _source_names(args.sources)
+    for name in names:
+        job = enqueue_poll(conn, name)
+        if job is None:
+            print(f"poll {name}: already queued or running")
+        elif not args.inline:
+            print(f"poll {name}: enqueued as job {job.id}; a worker will run it")
+    if args.inline:
+        run_inline(conn)
+        states = StateStore(conn, settings.redis_prefix)
+        for name in names:
+            state = states.load(name)
+            counts = ", ".join(f"{value} {key}" for key, value in state.last_counts.items() if key != "source")
+            print(f"poll {name}: {state.status}; {counts}")
+            if state.reason:
+                print(f"  {state.reason}" + (f" — {state.action}" if state.action else ""))
+    return 0
+
+
+def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
+    from workers.ingest import IngestReport, ingest
+
+    conn = connect(settings)
+    source = build_source(_source_names([args.source])[0], settings)
+    report = IngestReport()
+    chunk_size, done = 1000, 0
+    for path in args.paths:
+        if not path.is_file():
+            raise UsageError(f"no such file: {path}")
+        chunk = []
+        for event in source.load(path):
+            chunk.append(event)
+            if len(chunk) == chunk_size:
+                report.add(ingest(conn, settings, chunk, alert=args.alert))
+                done += len(chunk)
+                chunk = []
+                print(f"import {args.source}: {done} records…", file=sys.stderr)
+        report.add(ingest(conn, settings, chunk, alert=args.alert))
+        done += len(chunk)
+        skipped = getattr(source, "skipped", 0)
+        print(f"import {args.source}: {path.name}: {done} records read, {skipped} skipped", file=sys.stderr)
+    print(f"import {args.source}: {report.line()}")
+    if args.inline:
+        run_inline(conn)
+    elif report.alerted:
+        print(f"import {args.source}: {report.alerted} alerts queued; a worker will post them")
+    return 0
+
+
+def cmd_sources(args: argparse.Namespace, settings: Settings) -> int:
+    conn = connect(settings)
+    states = StateStore(conn, settings.redis_prefix)
+    if args.reset:
+        state = states.load(_source_names([args.reset])[0])
+        state.reset()
+        states.save(state)
+        print(f"{args.reset}: failures forgotten; it is polled on the next dispatch")
+        return 0
+    for name in SOURCES:
+        state = states.load(name)
+        last = state.last_success.strftime("%Y-%m-%d %H:%M UTC") if state.last_success else "never"
+        print(f"{name:<8} {state.status:<15} last success {last}")
+        if state.reason:
+            print(f"         {state.reason}")
+        if state.action:
+            print(f"         action: {state.action}")
+        for key, endpoint in state.endpoints.items():
+            if args.verbose or endpoint.status not in ("ok", "pending"):
+                detail = f" ({endpoint.reason})" if endpoint.reason else ""
+                print(f"         - {endpoint.status:<9} {key}{detail}")
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    from rq.worker import HerokuWorker
+
+    conn = connect(settings)
+    queues = [Queue(name, connection=conn) for name in args.queues or QUEUES]
+    HerokuWorker(queues, connection=conn).work(with_scheduler=True, logging_level=settings.log_level,
+                                                burst=args.burst)
+    return 0
+
+
+def cmd_scheduler(args: argparse.Namespace, settings: Settings) -> int:
+    from rq.cron import CronScheduler
+
+    conn = connect(settings)
+    scheduler = CronScheduler(connection=conn, logging_level=settings.log_level)
+    scheduler.load_config_from_file("workers.schedule")
+    scheduler.start()
+    return 0
+
+
+def cmd_web(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.web import serve
+
+    serve(settings, port=args.port or settings.port)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.demo import run_demo
+
+    return run_demo(settings)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lobbybot", description="Lobbying registry and news alerts for Slack "
+                                     "and Discord. Settings come from the environment (see .env.example).")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def add(name: str, func: Command, help_text: str) -> argparse.ArgumentParser:
+        command = sub.add_parser(name, help=help_text, description=help_text)
+        command.set_defaults(func=func)
+        return command
+
+    add("demo", cmd_demo, "poll bundled sample feeds twice and print the alerts (no configuration needed)")
+    poll = add("poll", cmd_poll, "poll sources now (all when none is named)")
+    poll.add_argument("sources", nargs="*", metavar="SOURCE", help=f"one of: {', '.join(SOURCES)}")
+    poll.add_argument("--inline", action="store_true", help="run the jobs in this process instead of a worker")
+    imp = add("import", cmd_import, "ingest saved files of a source (first import is silent unless --alert)")
+    imp.add_argument("source", metavar="SOURCE", help=f"one of: {', '.join(SOURCES)}")
+    imp.add_argument("paths", nargs="+", type=Path, metavar="PATH")
+    imp.add_argument("--alert", action="store_true", help="alert on new records instead of recording silently")
+    imp.add_argument("--inline", action="store_true", help="post the alerts from this process")
+    src = add("sources", cmd_sources, "show each source's health, last success and the action to take")
+    src.add_argument("--reset", metavar="SOURCE", help="forget failures of SOURCE and re-enable it")
+    src.add_argument("-v", "--verbose", action="store_true", help="list every endpoint, not only failing ones")
+    worker = add("worker", cmd_worker, "run an RQ worker (HerokuWorker, with the RQ scheduler)")
+    worker.add_argument("queues", nargs="*", metavar="QUEUE", help=f"default: {' '.join(QUEUES)}")
+    worker.add_argument("--burst", action="store_true", help="exit when the queues are empty")
+    add("scheduler", cmd_scheduler, "run rq cron with workers/schedule.py (run exactly one)")
+    web = add("web", cmd_web, "serve /healthz on $PORT")
+    web.add_argument("--port", type=int, help="default: $PORT")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = current()
+        logging.basicConfig(level=settings.log_level.upper(), stream=sys.stderr,
+                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        return args.func(args, settings)
+    except (SettingsError, UsageError, UnknownSourceError) as exc:
+        print(f"lobbybot {args.command}: {exc}", file=sys.stderr)
+        return 2
+    except SourceError as exc:
+        action = f" — {exc.action}" if exc.action else ""
+        print(f"lobbybot {args.command}: {exc.reason}{action}", file=sys.stderr)
+        return 1
+    except redis.ConnectionError as exc:
+        print(f"lobbybot {args.command}: cannot reach Redis ({exc}); check REDIS_URL", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

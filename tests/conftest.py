@@ -1,0 +1,65 @@
+"""Test fixtures: a real Redis (an isolated database flushed before and after each test), settings pointing
+at it, and a feed server on 127.0.0.1. Nothing here reaches the internet."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+from redis import Redis
+
+from tests.wire import FeedServer
+from workers.settings import Settings, configure, load_settings
+
+TEST_DB = 13
+
+
+def test_redis_url() -> str:
+    """REDIS_URL (default the local server) with the test database, so a developer's data is never touched."""
+    parts = urlsplit(os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
+    return urlunsplit((parts.scheme, parts.netloc, f"/{TEST_DB}", parts.query, ""))
+
+
+@pytest.fixture(autouse=True)
+def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """No developer .env or LOBBYBOT_* variable leaks into a test."""
+    for name in list(os.environ):
+        if name.startswith(("LOBBYBOT_", "SLACK_", "DISCORD_")) or name in ("REDIS_URL", "PORT"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))
+
+
+@pytest.fixture
+def redis_url() -> str:
+    return test_redis_url()
+
+
+@pytest.fixture
+def redis(redis_url: str) -> Iterator[Redis]:
+    conn = Redis.from_url(redis_url)
+    conn.flushdb()
+    yield conn
+    conn.flushdb()
+    conn.close()
+
+
+@pytest.fixture
+def feed_server() -> Iterator[FeedServer]:
+    server = FeedServer()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def make_settings(redis: Redis, redis_url: str) -> Iterator[type[Settings]]:
+    """Build settings for the test Redis and make them the process's current settings."""
+
+    def build(**overrides: object) -> Settings:
+        settings = load_settings(redis_url=redis_url, **overrides)
+        configure(settings)
+        return settings
+
+    yield build  # type: ignore[misc]
+    configure(None)

@@ -1,0 +1,164 @@
+"""Dedupe: classify each event as new, updated (known id, new version) or duplicate, atomically (DESIGN §5).
+
+Redis keys (prefix `LOBBYBOT_REDIS_PREFIX`):
+
+    {prefix}seen:{event id}           the last version seen; expires with retention (news: LOBBYBOT_NEWS_TTL_DAYS)
+    {prefix}news:url:{sha1}           event id owning a canonical article URL (news only; expires like news)
+    {prefix}news:title:{sha1}         event id owning a normalised title (news only; expires like news)
+
+One Lua script classifies a whole batch, so two workers polling the same feed at the same moment cannot both
+see an event as new. News is also deduplicated across feeds: an article whose guid is new but whose canonical
+URL or normalised title (" - Publisher" removed) another article already owns is a duplicate of that one.
+
+Retention: a registry record whose latest date (end date, else publication) is older than
+`LOBBYBOT_RETENTION_DAYS` is `expired` (not recorded, not alerted, not indexed); a registration still in force
+never expires; otherwise the record's key lives until it leaves the window.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from redis import Redis
+
+from workers.events import Event
+from workers.health import utcnow
+from workers.normalize import canonical_url, normalised_title
+from workers.settings import Settings
+
+BATCH = 500
+_MIN_TITLE_WORDS = 4  # shorter titles ("Breaking news") are too common to mean "same article"
+
+_CLASSIFY = """
+local out = {}
+local k = 1
+local a = 1
+while a <= #ARGV do
+  local id, version, ttl, n = ARGV[a], ARGV[a + 1], tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
+  a = a + 4
+  local seen = KEYS[k]
+  local current = redis.call('GET', seen)
+  local verdict, other = 'new', ''
+  if current then
+    if current == version then verdict, other = 'duplicate', id else verdict, other = 'updated', current end
+  else
+    for j = 1, n do
+      local owner = redis.call('GET', KEYS[k + j])
+      if owner and owner ~= id then verdict, other = 'duplicate', owner break end
+    end
+  end
+  if verdict ~= 'duplicate' or other ~= id then
+    if ttl > 0 then redis.call('SET', seen, version, 'EX', ttl) else redis.call('SET', seen, version) end
+  end
+  if verdict == 'new' then
+    for j = 1, n do
+      if ttl > 0 then
+        redis.call('SET', KEYS[k + j], id, 'EX', ttl, 'NX')
+      else
+        redis.call('SET', KEYS[k + j], id, 'NX')
+      end
+    end
+  end
+  k = k + 1 + n
+  out[#out + 1] = verdict
+  out[#out + 1] = other
+end
+return out
+"""
+
+
+class Verdict(StrEnum):
+    NEW = "new"
+    UPDATED = "updated"
+    DUPLICATE = "duplicate"
+    EXPIRED = "expired"
+
+
+@dataclass(frozen=True)
+class Classified:
+    event: Event
+    verdict: Verdict
+    other: str = ""  # duplicate: the id it duplicates; updated: the previous version
+    ttl: int = 0  # seconds the record is kept (0 = no expiry)
+
+
+def _sha1(text: str) -> str:
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()
+
+
+class Deduper:
+    def __init__(self, redis: Redis, settings: Settings) -> None:
+        self.redis = redis
+        self.prefix = settings.redis_prefix
+        self.retention_seconds = settings.retention_days * 86400
+        self.news_ttl_seconds = settings.news_ttl_days * 86400
+        self._script = redis.register_script(_CLASSIFY)
+
+    def ttl(self, event: Event, now: datetime) -> int | None:
+        """Seconds to remember `event`; 0 = forever (a registration in force); None = outside retention."""
+        if event.source == "news":
+            return self.news_ttl_seconds
+        if event.kind == "registration" and event.end_date is None and event.status != "terminated":
+            return 0
+        latest = event.latest_date
+        if latest is None:
+            return self.retention_seconds
+        remaining = int(self.retention_seconds - (now - latest).total_seconds())
+        return remaining if remaining > 0 else None
+
+    def aliases(self, event: Event) -> list[str]:
+        if event.source != "news":
+            return []
+        keys = []
+        if event.url:
+            keys.append(f"{self.prefix}news:url:{_sha1(canonical_url(event.url))}")
+        title = normalised_title(event.title)
+        if len(title.split()) >= _MIN_TITLE_WORDS:
+            keys.append(f"{self.prefix}news:title:{_sha1(title)}")
+        return keys
+
+    def classify(self, events: Iterable[Event], now: datetime | None = None) -> list[Classified]:
+        """Classify and record `events` in order; an event repeated within the batch is a duplicate."""
+        now = now or utcnow()
+        results: list[Classified] = []
+        pending: list[tuple[Event, int]] = []
+        for event in events:
+            ttl = self.ttl(event, now)
+            if ttl is None:
+                results.append(Classified(event, Verdict.EXPIRED))
+                continue
+            pending.append((event, ttl))
+            results.append(Classified(event, Verdict.NEW))  # placeholder, replaced below
+        verdicts = iter(self._run(pending))
+        return [next(verdicts) if c.verdict is not Verdict.EXPIRED else c for c in results]
+
+    def _run(self, pending: Sequence[tuple[Event, int]]) -> list[Classified]:
+        out: list[Classified] = []
+        for start in range(0, len(pending), BATCH):
+            chunk = pending[start:start + BATCH]
+            keys: list[str] = []
+            args: list[str | int] = []
+            for event, ttl in chunk:
+                aliases = self.aliases(event)
+                keys.append(f"{self.prefix}seen:{event.id}")
+                keys.extend(aliases)
+                args.extend((event.id, event.version, ttl, len(aliases)))
+            raw = self._script(keys=keys, args=args)
+            for i, (event, ttl) in enumerate(chunk):
+                verdict, other = raw[2 * i], raw[2 * i + 1]
+                out.append(Classified(event, Verdict(_text(verdict)), _text(other), ttl))
+        return out
+
+    def forget(self, event_ids: Iterable[str]) -> None:
+        """Drop what is remembered of these ids (tests and `lobbybot import --alert` replays)."""
+        keys = [f"{self.prefix}seen:{event_id}" for event_id in event_ids]
+        if keys:
+            self.redis.delete(*keys)
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

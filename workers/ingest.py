@@ -1,0 +1,56 @@
+"""The ingest path every source shares: dedupe → store (→ index, issue #3) → fan-out.
+
+`ingest()` is called by the poll job and by `lobbybot import`. With `alert=False` (an endpoint's first
+successful poll, or an import without `--alert`) everything is recorded and nothing is alerted, so adding a
+source never floods a channel.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from redis import Redis
+
+from workers import fanout
+from workers.dedupe import Classified, Deduper, Verdict
+from workers.events import Event
+from workers.settings import Settings
+from workers.store import EventStore
+
+
+@dataclass
+class IngestReport:
+    counts: Counter[str] = field(default_factory=Counter)
+    alerted: int = 0
+    baseline: int = 0
+
+    def add(self, other: IngestReport) -> None:
+        self.counts.update(other.counts)
+        self.alerted += other.alerted
+        self.baseline += other.baseline
+
+    def line(self) -> str:
+        parts = [f"{self.counts[v.value]} {v.value}" for v in Verdict]
+        return f"{', '.join(parts)}; {self.alerted} alerted" + (f", {self.baseline} baseline" if self.baseline else "")
+
+
+def alertable(item: Classified) -> bool:
+    """New records alert; amendments alert too, except news whose headline was merely edited."""
+    if item.verdict is Verdict.NEW:
+        return True
+    return item.verdict is Verdict.UPDATED and item.event.source != "news"
+
+
+def ingest(redis: Redis, settings: Settings, events: Iterable[Event], *, alert: bool) -> IngestReport:
+    classified = Deduper(redis, settings).classify(events)
+    report = IngestReport(counts=Counter(item.verdict.value for item in classified))
+    kept = [item for item in classified if item.verdict in (Verdict.NEW, Verdict.UPDATED)]
+    EventStore(redis, settings.redis_prefix).save((item.event, item.ttl) for item in kept)
+    to_alert = [item for item in kept if alertable(item)]
+    if alert:
+        report.alerted = fanout.fan_out(redis, settings, to_alert)
+    else:
+        report.baseline = len(to_alert)
+    return report

@@ -1,0 +1,74 @@
+"""Sources: one module per registry or feed family, behind the small `Source` protocol (DESIGN §4).
+
+A source fetches and parses; it never talks to Redis. `poll()` receives the state of the previous poll and
+returns a `PollResult`: the events grouped by endpoint, and the new state (validators, cursor, health). The
+job around it (`workers.jobs.poll_source`) does dedupe, indexing and fan-out, so every source gets the same
+guarantees, including the silent baseline of an endpoint's first successful poll.
+
+Adding a source is one module plus one line in `SOURCES`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import httpx
+
+from workers.events import Event
+from workers.health import SourceState
+from workers.settings import Settings
+
+
+@dataclass
+class PollResult:
+    """What one poll found. `batches` maps an endpoint key of `state.endpoints` to the events read there."""
+
+    state: SourceState
+    batches: dict[str, list[Event]] = field(default_factory=dict)
+    fetched: int = 0
+    not_modified: int = 0
+    skipped: int = 0
+    more: bool = False  # the poll stopped early (time budget); a follow-up poll should run now
+
+    @property
+    def events(self) -> list[Event]:
+        return [event for batch in self.batches.values() for event in batch]
+
+
+class Source(Protocol):
+    name: str
+
+    def poll(self, state: SourceState, http: httpx.Client) -> PollResult:
+        """Fetch what is new since `state`; never raises for a bad endpoint (its health says so)."""
+        ...
+
+    def load(self, path: Path) -> Iterator[Event]:
+        """Parse a saved file (`lobbybot import`); raises `SourceError` when the whole file is unreadable."""
+        ...
+
+
+def _feeds(settings: Settings) -> Source:
+    from workers.sources.feeds import FeedsSource
+
+    return FeedsSource(settings)
+
+
+SOURCES: dict[str, Callable[[Settings], Source]] = {
+    "feeds": _feeds,
+}
+
+
+class UnknownSourceError(KeyError):
+    def __str__(self) -> str:
+        return f"unknown source {self.args[0]!r}; known sources: {', '.join(sorted(SOURCES))}"
+
+
+def build_source(name: str, settings: Settings) -> Source:
+    try:
+        factory = SOURCES[name]
+    except KeyError:
+        raise UnknownSourceError(name) from None
+    return factory(settings)
