@@ -188,6 +188,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = current()
         logging.basicConfig(level=settings.log_level.upper(), stream=sys.stderr,
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request drowns the poll summary
         return args.func(args, settings)
     except (SettingsError, UsageError, UnknownSourceError) as exc:
         print(f"lobbybot {args.command}: {exc}", file=sys.stderr)

@@ -107,7 +107,7 @@ def enabled_sources(settings: Settings) -> list[str]:
 
 def next_due(state: SourceState, settings: Settings) -> datetime | None:
     """When `state`'s source should be polled next (None: not until a person acts)."""
-    if state.status == "disabled":
+    if state.endpoints and all(e.status == "disabled" for e in state.endpoints.values()):
         return None
     if state.last_poll is None:
         return utcnow() - timedelta(seconds=1)

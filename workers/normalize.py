@@ -12,7 +12,8 @@ import unicodedata
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 _TRACKING_PARAMS = {"cmp", "fbclid", "gclid", "mc_cid", "mc_eid", "ocid", "ref", "taid", "igshid"}
-_PUBLISHER_SUFFIX = re.compile(r"\s+[-–—|]\s+[^-–—|]{2,60}$")
+# " - Publisher" at the end; the publisher itself may hold hyphens ("Radio-Canada.ca") but no " - ".
+_PUBLISHER_SUFFIX = re.compile(r"\s+[-–—|]\s+(?:(?!\s[-–—|]\s).){2,60}$")
 _NON_WORD = re.compile(r"[^0-9a-z]+")
 
 

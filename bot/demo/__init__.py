@@ -20,7 +20,7 @@ from workers.jobs import enqueue_poll
 from workers.settings import FeedConfig, Settings, configure
 
 DEMO_PREFIX = "lobbybot-demo:"
-DEMO_TERMS = ["Amazon lobbying"]
+DEMO_TERMS = ['"Amazon" lobbying']
 
 
 def _redis(settings: Settings) -> Redis:

@@ -38,6 +38,7 @@ from workers.sources import PollResult
 TIME_BUDGET_SECONDS = 20.0
 
 _CHALLENGE_MARKERS = (b"cf-chl", b"challenge-platform", b"Just a moment...", b"Attention Required!")
+_HEADER_COMPLAINTS = (feedparser.NonXMLContentType, feedparser.CharacterEncodingOverride)
 _TAG = re.compile(r"<[^>]+>")
 _SPACE = re.compile(r"\s+")
 
@@ -90,7 +91,9 @@ def parse_feed(content: bytes, *, url: str, content_type: str = "", language: La
     if content_type:
         headers["content-type"] = content_type
     parsed: Any = feedparser.parse(content, response_headers=headers)
-    if parsed.bozo and not parsed.entries:
+    # A missing or imprecise Content-Type is the server's sloppiness, not a malformed feed.
+    malformed = parsed.bozo and not isinstance(parsed.bozo_exception, _HEADER_COMPLAINTS)
+    if not parsed.entries and (malformed or not parsed.version):
         looks_like_html = content.lstrip()[:1] == b"<" and b"<html" in content[:2048].lower()
         what = "an HTML page" if looks_like_html else f"unreadable ({type(parsed.bozo_exception).__name__})"
         raise TransientSourceError(f"not a feed: the body is {what}",
@@ -105,8 +108,8 @@ def parse_feed(content: bytes, *, url: str, content_type: str = "", language: La
             skipped += 1
         else:
             events.append(event)
-    malformed = str(parsed.bozo_exception).splitlines()[0][:200] if parsed.bozo else ""
-    return ParsedFeed(events, skipped, malformed)
+    note = str(parsed.bozo_exception).splitlines()[0][:200] if malformed else ""
+    return ParsedFeed(events, skipped, note)
 
 
 def _article(entry: Any, language: Language, publisher: str) -> Event | None:
@@ -118,7 +121,11 @@ def _article(entry: Any, language: Language, publisher: str) -> Event | None:
     key = canonical_url(guid) if guid.startswith(("http://", "https://")) else guid
     key = key or canonical_url(link)
     summary = _plain(entry.get("summary", ""))[:600]
+    if summary.startswith(title):  # Google News repeats "title publisher" as the description
+        summary = ""
     source = entry.get("source") or {}
+    if not source.get("title") and publisher.endswith("Google News") and " - " in title:
+        publisher = title.rsplit(" - ", 1)[1]
     struct = entry.get("published_parsed") or entry.get("updated_parsed")
     published = datetime(*struct[:6], tzinfo=UTC) if struct else None
     return Event(
