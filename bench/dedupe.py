@@ -18,11 +18,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 from redis import Redis
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from workers.dedupe import Deduper  # noqa: E402
-from workers.events import Event  # noqa: E402
-from workers.settings import load_settings  # noqa: E402
+from workers.dedupe import Deduper
+from workers.events import Event
+from workers.settings import load_settings
 
 BENCH_DB = 14
 

@@ -156,7 +156,7 @@ class StateStore:
         raw = self.redis.get(self.key(name))
         if raw is None:
             return SourceState(name=name)
-        return SourceState.model_validate_json(raw)  # type: ignore[arg-type]
+        return SourceState.model_validate_json(raw)
 
     def save(self, state: SourceState) -> None:
         self.redis.set(self.key(state.name), state.model_dump_json())

@@ -36,7 +36,7 @@ class EventStore:
         if not event_ids:
             return []
         raw = self.redis.mget([self.key(event_id) for event_id in event_ids])
-        return [Event.from_json(item) if item else None for item in raw]  # type: ignore[union-attr]
+        return [Event.from_json(item) if item else None for item in raw]
 
     def get(self, event_id: str) -> Event | None:
         return self.get_many([event_id])[0]

@@ -8,7 +8,7 @@ import hashlib
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlsplit
 
 
@@ -18,7 +18,7 @@ def _feeds() -> dict[str, bytes]:
 
 
 class _Handler(BaseHTTPRequestHandler):
-    feeds: dict[str, bytes] = {}
+    feeds: ClassVar[dict[str, bytes]] = {}
 
     def do_GET(self) -> None:
         parts = urlsplit(self.path)
@@ -52,10 +52,15 @@ class SampleFeedServer:
     """Serve the bundled feeds on a free port of 127.0.0.1 until `close()`."""
 
     def __init__(self) -> None:
-        handler = type("Handler", (_Handler,), {"feeds": _feeds()})
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        feeds = _feeds()
+
+        class Handler(_Handler):
+            pass
+
+        Handler.feeds = feeds
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.base_url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        self.names = sorted(n for n in handler.feeds if not n.startswith("google-news"))
+        self.names = sorted(n for n in feeds if not n.startswith("google-news"))
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
 

@@ -12,6 +12,7 @@ unusable entries (no title, no link) are skipped and counted. One bad feed never
 
 from __future__ import annotations
 
+import calendar
 import hashlib
 import html
 import re
@@ -127,7 +128,7 @@ def _article(entry: Any, language: Language, publisher: str) -> Event | None:
     if not source.get("title") and publisher.endswith("Google News") and " - " in title:
         publisher = title.rsplit(" - ", 1)[1]
     struct = entry.get("published_parsed") or entry.get("updated_parsed")
-    published = datetime(*struct[:6], tzinfo=UTC) if struct else None
+    published = datetime.fromtimestamp(calendar.timegm(struct), UTC) if struct else None
     return Event(
         id=f"news:{_digest(key)}",
         version=_digest(f"{title}\n{summary}", 12),
