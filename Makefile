@@ -21,7 +21,7 @@ check: install
 	$(BIN)/mypy
 
 bench: install
-	$(BIN)/python bench/dedupe.py
+	for bench in bench/*.py; do $(BIN)/python $$bench || exit 1; done
 
 demo: install
 	$(BIN)/lobbybot demo

@@ -10,6 +10,7 @@ import argparse
 import logging
 import sys
 from collections.abc import Callable, Sequence
+from datetime import date
 from pathlib import Path
 
 import redis
@@ -65,33 +66,75 @@ def cmd_poll(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
-    from workers.ingest import IngestReport, ingest
+    from workers.ingest import IngestReport, ingest_all
 
     conn = connect(settings)
     source = build_source(_source_names([args.source])[0], settings)
     report = IngestReport()
-    chunk_size, done = 1000, 0
     for path in args.paths:
         if not path.is_file():
             raise UsageError(f"no such file: {path}")
-        chunk = []
-        for event in source.load(path):
-            chunk.append(event)
-            if len(chunk) == chunk_size:
-                report.add(ingest(conn, settings, chunk, alert=args.alert))
-                done += len(chunk)
-                chunk = []
-                print(f"import {args.source}: {done} records…", file=sys.stderr)
-        report.add(ingest(conn, settings, chunk, alert=args.alert))
-        done += len(chunk)
+
+        def progress(done: int, name: str = path.name) -> None:
+            if done % 10_000 == 0:
+                print(f"import {args.source}: {name}: {done:,} records…", file=sys.stderr)
+
+        part = ingest_all(conn, settings, source.load(path), alert=args.alert, progress=progress)
+        report.add(part)
         skipped = getattr(source, "skipped", 0)
-        print(f"import {args.source}: {path.name}: {done} records read, {skipped} skipped", file=sys.stderr)
+        print(f"import {args.source}: {path.name}: {part.total:,} records read, {skipped:,} skipped",
+              file=sys.stderr)
     print(f"import {args.source}: {report.line()}")
     if args.inline:
         run_inline(conn)
     elif report.alerted:
         print(f"import {args.source}: {report.alerted} alerts queued; a worker will post them")
     return 0
+
+
+def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
+    import json
+
+    from bot.render import summary_card
+    from workers.query import QueryError, search
+
+    if not args.terms:
+        raise UsageError('give at least one term: lobbybot search TERM… (quote to group words: "hydro quebec")')
+    try:
+        summary = search(connect(settings), settings, args.terms, since=args.since, source=args.source)
+    except QueryError as exc:
+        raise UsageError(str(exc)) from None
+    if args.json:
+        print(json.dumps(summary.to_dict(), ensure_ascii=False, indent=2))
+    else:
+        print(summary_card(summary).text)
+    return 0
+
+
+def cmd_alias(args: argparse.Namespace, settings: Settings) -> int:
+    from workers.aliases import AliasStore
+    from workers.terms import name_key
+
+    store = AliasStore(connect(settings), settings.redis_prefix)
+    if args.action == "add":
+        if not args.names or len(args.names) < 2:
+            raise UsageError("usage: lobbybot alias add NAME ALIAS…")
+        try:
+            store.add(args.names[0], args.names[1:])
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+        print("alias: " + " = ".join(store.expansions()[name_key(args.names[0])]))
+    else:
+        for group in store.groups():
+            print(" = ".join(group))
+    return 0
+
+
+def _day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date like 2025-01-31") from None
 
 
 def cmd_sources(args: argparse.Namespace, settings: Settings) -> int:
@@ -177,6 +220,14 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("queues", nargs="*", metavar="QUEUE", help=f"default: {' '.join(QUEUES)}")
     worker.add_argument("--burst", action="store_true", help="exit when the queues are empty")
     add("scheduler", cmd_scheduler, "run rq cron with workers/schedule.py (run exactly one)")
+    search = add("search", cmd_search, "summarise who lobbies whom about what, from the index (every term must match)")
+    search.add_argument("terms", nargs="*", metavar="TERM", help='a name or word; quote to group: "hydro quebec"')
+    search.add_argument("--json", action="store_true", help="print the summary as JSON")
+    search.add_argument("--since", type=_day, metavar="DATE", help="only records on or after DATE (YYYY-MM-DD)")
+    search.add_argument("--source", metavar="S", help="only records of source S (ocl, clq, lda, news)")
+    alias = add("alias", cmd_alias, "names that mean the same organisation (AWS = Amazon Web Services)")
+    alias.add_argument("action", choices=("add", "list"))
+    alias.add_argument("names", nargs="*", metavar="NAME", help="add: NAME ALIAS…")
     web = add("web", cmd_web, "serve /healthz on $PORT")
     web.add_argument("--port", type=int, help="default: $PORT")
     return parser

@@ -1,4 +1,5 @@
-"""The neutral plain-text rendering of alerts: what the console prints and what Slack and Discord mirror.
+"""The neutral plain-text rendering of alerts and search answers: what the console prints and what Slack and
+Discord mirror.
 
 A `Message` is a list of lines; platform renderers (Block Kit, embeds) take the same facts from the `Event`.
 """
@@ -8,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from workers.events import Event
+from workers.query import Summary
 
 _KIND_LABELS = {
     "article": "News",
@@ -53,4 +55,36 @@ def alert(event: Event, *, amended: bool = False) -> Message:
         lines.append(_short(event.summary, SUMMARY_CHARS))
     if event.url:
         lines.append(event.url)
+    return Message(lines)
+
+
+def summary_card(summary: Summary) -> Message:
+    """The answer to `/lobby TERM…` / `lobbybot search` as a text card: counts first, then names, then links."""
+    query = " ".join(f'"{term}"' if " " in term else term for term in summary.query)
+    filters = "".join([f" since {summary.since}" if summary.since else "",
+                       f" in {summary.source}" if summary.source else ""])
+    if not summary.total:
+        return Message([f"Lobbying: {query}{filters}", "No matching records."])
+    sources = ", ".join(f"{n} {name}" for name, n in summary.by_source.items())
+    lines = [f"Lobbying: {query}{filters}", f"{summary.total} records ({sources})"]
+    lobbyists = summary.lobbyists
+    per_source = ", ".join(f"{n} {name}" for name, n in lobbyists.by_source.items())
+    lines.append(f"Lobbyists: {lobbyists.total}" + (f" ({per_source})" if per_source else ""))
+    lines.append(f"Federal communication reports, last 12 months: {summary.communications_last_12_months}")
+    lines.append(f"Active registrations: {summary.active_registrations}")
+    for label, counts in (("Institutions", summary.institutions), ("Officials met", summary.officials),
+                          ("Subjects", summary.subjects)):
+        if counts:
+            lines.append(f"{label}: " + ", ".join(f"{c.name} ({c.count})" for c in counts[:5]))
+    if summary.sample < summary.total:
+        lines.append(f"(names from the {summary.sample} most recent of {summary.total} records)")
+    lines.append("Last 12 months: " + " ".join(str(month.count) for month in summary.monthly)
+                 + f"  ({summary.monthly[0].month} → {summary.monthly[-1].month})")
+    lines.append("Latest:")
+    lines.extend(f"  {item.date} [{item.source}] {_short(item.title, 100)}" + (f" {item.url}" if item.url else "")
+                 for item in summary.latest)
+    if summary.news.total:
+        lines.append(f"News mentions: {summary.news.total}")
+        lines.extend(f"  {item.date} {_short(item.title, 100)}" + (f" {item.url}" if item.url else "")
+                     for item in summary.news.latest)
     return Message(lines)

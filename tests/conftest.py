@@ -13,7 +13,7 @@ from redis import Redis
 from tests.wire import FeedServer
 from workers.settings import Settings, configure, load_settings
 
-TEST_DB = 13
+TEST_DB = int(os.environ.get("TEST_REDIS_DB", "13"))  # another number lets two test runs share a server
 
 
 def test_redis_url() -> str:

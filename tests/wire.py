@@ -1,6 +1,6 @@
 """Fakes at the wire: a real HTTP server on 127.0.0.1 that serves recorded payloads.
 
-`FeedServer` answers each path from a `Route` (status, body, headers, delay) and honours `If-None-Match`
+`FeedServer` answers each path (with its query string, or else without) from a `Route` (status, body, headers, delay) and honours `If-None-Match`
 against the route's ETag exactly as a feed host does; it records every request so tests can assert on what
 lobbybot sent (conditional headers, User-Agent).
 """
@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 PAYLOADS = Path(__file__).parent / "payloads"
 DEMO_FEEDS = Path(__file__).parent.parent / "bot" / "demo" / "feeds"
@@ -40,6 +41,7 @@ class Route:
 class Seen:
     path: str
     headers: dict[str, str]
+    method: str = "GET"
     at: float = field(default_factory=time.monotonic)
 
 
@@ -51,8 +53,8 @@ class FeedServer:
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
-                server.requests.append(Seen(self.path, {k.lower(): v for k, v in self.headers.items()}))
-                route = server.routes.get(self.path)
+                server.requests.append(Seen(self.path, {k.lower(): v for k, v in self.headers.items()}, self.command))
+                route = server.routes.get(self.path) or server.routes.get(urlsplit(self.path).path)
                 if route is None:
                     self.send_error(404)
                     return
@@ -72,7 +74,11 @@ class FeedServer:
                     self.send_header(key, value)
                 self.send_header("Content-Length", str(len(route.body)))
                 self.end_headers()
-                self.wfile.write(route.body)
+                if self.command != "HEAD":
+                    self.wfile.write(route.body)
+
+            def do_HEAD(self) -> None:
+                self.do_GET()
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass

@@ -6,6 +6,9 @@ Redis keys (prefix `LOBBYBOT_REDIS_PREFIX`):
     {prefix}news:url:{sha1}           event id owning a canonical article URL (news only; expires like news)
     {prefix}news:title:{sha1}         event id owning a normalised title (news only; expires like news)
 
+An event whose `supersedes` names a record already seen (an amended federal communication report gets a new id
+that points at the one it replaces) is `updated`, not new: amendments never count as a second record.
+
 One Lua script classifies a whole batch, so two workers polling the same feed at the same moment cannot both
 see an event as new. News is also deduplicated across feeds: an article whose guid is new but whose canonical
 URL or normalised title (" - Publisher" removed) another article already owns is a duplicate of that one.
@@ -38,15 +41,24 @@ local out = {}
 local k = 1
 local a = 1
 while a <= #ARGV do
-  local id, version, ttl, n = ARGV[a], ARGV[a + 1], tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
-  a = a + 4
+  local id, version, ttl = ARGV[a], ARGV[a + 1], tonumber(ARGV[a + 2])
+  local n, prior_id = tonumber(ARGV[a + 3]), ARGV[a + 4]
+  a = a + 5
   local seen = KEYS[k]
+  k = k + 1
+  local prior = nil
+  if prior_id ~= '' then
+    prior = KEYS[k]
+    k = k + 1
+  end
   local current = redis.call('GET', seen)
   local verdict, other = 'new', ''
   if current then
     if current == version then verdict, other = 'duplicate', id else verdict, other = 'updated', current end
+  elseif prior and redis.call('EXISTS', prior) == 1 then
+    verdict, other = 'updated', prior_id
   else
-    for j = 1, n do
+    for j = 0, n - 1 do
       local owner = redis.call('GET', KEYS[k + j])
       if owner and owner ~= id then verdict, other = 'duplicate', owner break end
     end
@@ -55,7 +67,7 @@ while a <= #ARGV do
     if ttl > 0 then redis.call('SET', seen, version, 'EX', ttl) else redis.call('SET', seen, version) end
   end
   if verdict == 'new' then
-    for j = 1, n do
+    for j = 0, n - 1 do
       if ttl > 0 then
         redis.call('SET', KEYS[k + j], id, 'EX', ttl, 'NX')
       else
@@ -63,7 +75,7 @@ while a <= #ARGV do
       end
     end
   end
-  k = k + 1 + n
+  k = k + n
   out[#out + 1] = verdict
   out[#out + 1] = other
 end
@@ -82,7 +94,7 @@ class Verdict(StrEnum):
 class Classified:
     event: Event
     verdict: Verdict
-    other: str = ""  # duplicate: the id it duplicates; updated: the previous version
+    other: str = ""  # duplicate: the id it duplicates; updated: the previous version, or the id it supersedes
     ttl: int = 0  # seconds the record is kept (0 = no expiry)
 
 
@@ -145,8 +157,10 @@ class Deduper:
             for event, ttl in chunk:
                 aliases = self.aliases(event)
                 keys.append(f"{self.prefix}seen:{event.id}")
+                if event.supersedes:
+                    keys.append(f"{self.prefix}seen:{event.supersedes}")
                 keys.extend(aliases)
-                args.extend((event.id, event.version, ttl, len(aliases)))
+                args.extend((event.id, event.version, ttl, len(aliases), event.supersedes or ""))
             raw = self._script(keys=keys, args=args)
             for i, (event, ttl) in enumerate(chunk):
                 verdict, other = raw[2 * i], raw[2 * i + 1]

@@ -54,6 +54,7 @@ class EndpointState(BaseModel):
     last_success: datetime | None = None
     skipped_last: int = 0
     skipped_total: int = 0
+    memo: dict[str, str] = Field(default_factory=dict)  # source-specific: resolved URL, size, cursor date…
 
     @property
     def baseline_done(self) -> bool:

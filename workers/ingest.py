@@ -1,4 +1,4 @@
-"""The ingest path every source shares: dedupe → store (→ index, issue #3) → fan-out.
+"""The ingest path every source shares: dedupe → store → index (`workers.index`) → fan-out.
 
 `ingest()` is called by the poll job and by `lobbybot import`. With `alert=False` (an endpoint's first
 successful poll, or an import without `--alert`) everything is recorded and nothing is alerted, so adding a
@@ -8,7 +8,7 @@ source never floods a channel.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from redis import Redis
@@ -16,6 +16,7 @@ from redis import Redis
 from workers import fanout
 from workers.dedupe import Classified, Deduper, Verdict
 from workers.events import Event
+from workers.index import SearchIndex
 from workers.settings import Settings
 from workers.store import EventStore
 
@@ -30,6 +31,10 @@ class IngestReport:
         self.counts.update(other.counts)
         self.alerted += other.alerted
         self.baseline += other.baseline
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
 
     def line(self) -> str:
         parts = [f"{self.counts[v.value]} {v.value}" for v in Verdict]
@@ -48,9 +53,34 @@ def ingest(redis: Redis, settings: Settings, events: Iterable[Event], *, alert: 
     report = IngestReport(counts=Counter(item.verdict.value for item in classified))
     kept = [item for item in classified if item.verdict in (Verdict.NEW, Verdict.UPDATED)]
     EventStore(redis, settings.redis_prefix).save((item.event, item.ttl) for item in kept)
+    SearchIndex(redis, settings.redis_prefix).add([(item.event, item.ttl) for item in kept])
     to_alert = [item for item in kept if alertable(item)]
     if alert:
         report.alerted = fanout.fan_out(redis, settings, to_alert)
     else:
         report.baseline = len(to_alert)
+    return report
+
+
+CHUNK = 1000
+
+
+def ingest_all(redis: Redis, settings: Settings, events: Iterable[Event], *, alert: bool,
+               progress: Callable[[int], None] | None = None) -> IngestReport:
+    """`ingest` a stream of any length in chunks, so memory stays flat; `progress(n)` after each chunk."""
+    report = IngestReport()
+    chunk: list[Event] = []
+    done = 0
+    for event in events:
+        chunk.append(event)
+        if len(chunk) == CHUNK:
+            report.add(ingest(redis, settings, chunk, alert=alert))
+            done += len(chunk)
+            chunk = []
+            if progress:
+                progress(done)
+    if chunk:
+        report.add(ingest(redis, settings, chunk, alert=alert))
+        if progress:
+            progress(done + len(chunk))
     return report

@@ -24,7 +24,7 @@ from rq.job import Job
 
 from workers.connection import connect
 from workers.health import SourceState, StateStore, utcnow
-from workers.ingest import IngestReport, ingest
+from workers.ingest import IngestReport, ingest_all
 from workers.settings import Settings, current
 from workers.sources import SOURCES, build_source
 
@@ -33,6 +33,9 @@ log = logging.getLogger("lobbybot.jobs")
 POLL_QUEUE = "poll"
 QUEUES = ("poll", "deliver", "default")
 POLL_TIMEOUT = 25  # seconds; inside Heroku's 30 s SIGTERM window
+# A weekly registry ZIP takes minutes to ingest. A poll cut off by a restart is retried, and dedupe turns the
+# records it had already ingested into cheap duplicates: that is its checkpoint.
+LONG_POLL_TIMEOUTS = {"ocl": 30 * 60}
 POLL_RETRY = Retry(max=2, interval=[30, 120])
 
 
@@ -65,10 +68,11 @@ def poll_source(name: str, alert_baseline: bool = False) -> dict[str, Any]:
         raise
     report = IngestReport()
     for key, events in result.batches.items():
-        report.add(ingest(redis, settings, events, alert=alert_baseline or key in baselined))
+        report.add(ingest_all(redis, settings, events, alert=alert_baseline or key in baselined))
     state = result.state
+    state.roll_up()
     state.last_poll = utcnow()
-    state.events_total += len(result.events)
+    state.events_total += report.total
     summary = {
         "source": name, "status": state.status, "fetched": result.fetched,
         "not_modified": result.not_modified, "skipped": result.skipped,
@@ -94,7 +98,7 @@ def enqueue_poll(redis: Redis, name: str, *, follow_up: bool = False, alert_base
     try:
         return Queue(POLL_QUEUE, connection=redis).enqueue(
             poll_source, name, alert_baseline=alert_baseline, job_id=job_id, unique=True, result_ttl=0,
-            failure_ttl=300, job_timeout=POLL_TIMEOUT + 5, retry=POLL_RETRY,
+            failure_ttl=300, job_timeout=LONG_POLL_TIMEOUTS.get(name, POLL_TIMEOUT + 5), retry=POLL_RETRY,
             description=f"poll {name}",
         )
     except DuplicateJobError:

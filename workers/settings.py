@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 from pydantic import AliasChoices, BaseModel, Field, SecretStr, ValidationError, field_validator
@@ -43,6 +44,7 @@ class Settings(BaseSettings):
         env_file=".env",
         env_file_encoding="utf-8",
         extra="ignore",
+        env_ignore_empty=True,  # `SLACK_BOT_TOKEN=` in .env means "not set", not an empty token
         case_sensitive=False,
         populate_by_name=True,
     )
@@ -71,6 +73,12 @@ class Settings(BaseSettings):
     news_terms: list[str] = Field(default_factory=list)
     news_locales: list[str] = Field(default_factory=lambda: ["fr-CA", "en-CA"])
     google_news_url: str = "https://news.google.com/rss/search"
+    ckan_url: str = "https://open.canada.ca/data/en/api/3/action/package_show"
+    ocl_communications_url: str = "https://lobbycanada.gc.ca/media/mqbbmaqk/communications_ocl_cal.zip"
+    ocl_registrations_url: str = "https://lobbycanada.gc.ca/media/zwcjycef/registrations_enregistrements_ocl_cal.zip"
+    ocl_recent_url: str = "https://lobbycanada.gc.ca/app/secure/ocl/lrs/do/rcntCmLgs"
+    ocl_drop_dir: Path | None = None
+    ocl_impersonate: bool = False
     log_level: str = "INFO"
 
     @field_validator("feeds", mode="before")

@@ -10,7 +10,7 @@ Adding a source is one module plus one line in `SOURCES`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -24,10 +24,14 @@ from workers.settings import Settings
 
 @dataclass
 class PollResult:
-    """What one poll found. `batches` maps an endpoint key of `state.endpoints` to the events read there."""
+    """What one poll found. `batches` maps an endpoint key of `state.endpoints` to the events read there.
+
+    A batch may be a lazy iterator (a registry export of 300,000 rows is streamed, never held in memory); the
+    source updates that endpoint's state (health, skipped rows) when the iterator is exhausted, so the job
+    saves the state only after consuming every batch."""
 
     state: SourceState
-    batches: dict[str, list[Event]] = field(default_factory=dict)
+    batches: dict[str, Iterable[Event]] = field(default_factory=dict)
     fetched: int = 0
     not_modified: int = 0
     skipped: int = 0
@@ -35,6 +39,7 @@ class PollResult:
 
     @property
     def events(self) -> list[Event]:
+        """Every event of every batch (consumes lazy batches: for tests and small sources)."""
         return [event for batch in self.batches.values() for event in batch]
 
 
@@ -56,8 +61,15 @@ def _feeds(settings: Settings) -> Source:
     return FeedsSource(settings)
 
 
+def _ocl(settings: Settings) -> Source:
+    from workers.sources.ocl import OclSource
+
+    return OclSource(settings)
+
+
 SOURCES: dict[str, Callable[[Settings], Source]] = {
     "feeds": _feeds,
+    "ocl": _ocl,
 }
 
 

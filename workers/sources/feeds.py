@@ -33,12 +33,12 @@ from workers.health import SourceState, utcnow
 from workers.normalize import canonical_url
 from workers.settings import FeedConfig, Settings
 from workers.sources import PollResult
+from workers.sources.http import check_status, conditional_headers, is_challenge, transport_error
 
 # Stop fetching more endpoints after this long, so a poll finishes well inside Heroku's 30 s SIGTERM window;
 # the endpoints not reached stay due and the job enqueues a follow-up.
 TIME_BUDGET_SECONDS = 20.0
 
-_CHALLENGE_MARKERS = (b"cf-chl", b"challenge-platform", b"Just a moment...", b"Attention Required!")
 _HEADER_COMPLAINTS = (feedparser.NonXMLContentType, feedparser.CharacterEncodingOverride)
 _TAG = re.compile(r"<[^>]+>")
 _SPACE = re.compile(r"\s+")
@@ -93,10 +93,18 @@ def parse_feed(content: bytes, *, url: str, content_type: str = "", language: La
         headers["content-type"] = content_type
     parsed: Any = feedparser.parse(content, response_headers=headers)
     # A missing or imprecise Content-Type is the server's sloppiness, not a malformed feed.
-    malformed = parsed.bozo and not isinstance(parsed.bozo_exception, _HEADER_COMPLAINTS)
-    if not parsed.entries and (malformed or not parsed.version):
+    # `version` and `bozo_exception` are absent (not empty) for an empty body or a well-formed non-feed.
+    malformed = parsed.bozo and not isinstance(parsed.get("bozo_exception"), _HEADER_COMPLAINTS)
+    if not parsed.entries and (malformed or not parsed.get("version")):
         looks_like_html = content.lstrip()[:1] == b"<" and b"<html" in content[:2048].lower()
-        what = "an HTML page" if looks_like_html else f"unreadable ({type(parsed.bozo_exception).__name__})"
+        if looks_like_html:
+            what = "an HTML page"
+        elif not content.strip():
+            what = "empty"
+        elif malformed:
+            what = f"unreadable ({type(parsed.bozo_exception).__name__})"
+        else:
+            what = "neither RSS nor Atom"
         raise TransientSourceError(f"not a feed: the body is {what}",
                                    action=f"Check that {url} still serves RSS or Atom; fix LOBBYBOT_FEEDS.")
     feed_language = language or _language(parsed.feed.get("language"))
@@ -150,46 +158,16 @@ def _plain(text: str) -> str:
 
 def fetch(http: httpx.Client, url: str, *, etag: str | None, last_modified: str | None) -> httpx.Response:
     """GET with conditional headers; map refusals and errors to `SourceError`. A 304 is returned as is."""
-    headers = {}
-    if etag:
-        headers["If-None-Match"] = etag
-    if last_modified:
-        headers["If-Modified-Since"] = last_modified
     try:
-        response = http.get(url, headers=headers, follow_redirects=True)
-    except httpx.TimeoutException:
-        raise TransientSourceError("timed out", action="Nothing to do if it passes; otherwise check the host."
-                                   ) from None
+        response = http.get(url, headers=conditional_headers(etag, last_modified), follow_redirects=True)
     except httpx.HTTPError as exc:
-        raise TransientSourceError(f"could not connect ({type(exc).__name__})",
-                                   action="Check the URL and the host's availability.") from None
-    status = response.status_code
-    if status == 304 or 200 <= status < 300:
-        if status == 200 and any(marker in response.content[:4096] for marker in _CHALLENGE_MARKERS):
-            raise BlockedSourceError("the site answered with a bot challenge page", status=status,
-                                     action="Open the feed in a browser; ask the site to allow lobbybot.")
-        return response
-    if status in (401, 403):
-        raise BlockedSourceError(f"the site refuses us (HTTP {status})", status=status,
-                                 action="Open the feed in a browser; if it works there, the site blocks bots.")
-    if status == 429:
-        retry_after = _retry_after(response.headers.get("retry-after"))
-        raise TransientSourceError("rate limited (HTTP 429)", status=status, retry_after=retry_after,
-                                   action="lobbybot waits as asked; poll less often (LOBBYBOT_POLL_MINUTES).")
-    if status in (404, 410):
-        raise TransientSourceError(f"the feed is gone (HTTP {status})", status=status,
-                                   action="Fix or remove this URL in LOBBYBOT_FEEDS.")
-    raise TransientSourceError(f"the site failed (HTTP {status})", status=status,
-                               action="Nothing to do if it passes; lobbybot retries with backoff.")
-
-
-def _retry_after(value: str | None) -> float | None:
-    if not value:
-        return None
-    try:
-        return max(float(value), 0.0)
-    except ValueError:
-        return None
+        raise transport_error(exc) from None
+    if response.status_code in (200, 403, 503) and is_challenge(response.content[:4096], response.headers):
+        raise BlockedSourceError("the site answered with a bot challenge page", status=response.status_code,
+                                 action="Open the feed in a browser; ask the site to allow lobbybot.")
+    check_status(response, blocked_action="Open the feed in a browser; if it works there, the site blocks bots.",
+                 gone_action="Fix or remove this URL in LOBBYBOT_FEEDS.")
+    return response
 
 
 class FeedsSource:
