@@ -19,7 +19,7 @@ from rq import Queue, SimpleWorker
 from workers.connection import connect
 from workers.errors import SourceError
 from workers.health import StateStore
-from workers.jobs import QUEUES, enqueue_poll
+from workers.jobs import QUEUES, enabled_sources, enqueue_poll
 from workers.settings import Settings, SettingsError, current
 from workers.sources import SOURCES, UnknownSourceError, build_source
 
@@ -37,16 +37,17 @@ def run_inline(conn: redis.Redis) -> None:
     SimpleWorker(queues, connection=conn).work(burst=True, logging_level="WARNING")
 
 
-def _source_names(names: Sequence[str]) -> list[str]:
+def _source_names(names: Sequence[str], settings: Settings) -> list[str]:
+    """The named sources, or the enabled ones (LOBBYBOT_SOURCES) when none is named."""
     unknown = [name for name in names if name not in SOURCES]
     if unknown:
         raise UnknownSourceError(unknown[0])
-    return list(names) or list(SOURCES)
+    return list(names) or enabled_sources(settings)
 
 
 def cmd_poll(args: argparse.Namespace, settings: Settings) -> int:
     conn = connect(settings)
-    names = _source_names(args.sources)
+    names = _source_names(args.sources, settings)
     for name in names:
         job = enqueue_poll(conn, name)
         if job is None:
@@ -69,7 +70,7 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
     from workers.ingest import IngestReport, ingest_all
 
     conn = connect(settings)
-    source = build_source(_source_names([args.source])[0], settings)
+    source = build_source(_source_names([args.source], settings)[0], settings)
     report = IngestReport()
     for path in args.paths:
         if not path.is_file():
@@ -141,15 +142,18 @@ def cmd_sources(args: argparse.Namespace, settings: Settings) -> int:
     conn = connect(settings)
     states = StateStore(conn, settings.redis_prefix)
     if args.reset:
-        state = states.load(_source_names([args.reset])[0])
+        state = states.load(_source_names([args.reset], settings)[0])
         state.reset()
         states.save(state)
         print(f"{args.reset}: failures forgotten; it is polled on the next dispatch")
         return 0
+    enabled = enabled_sources(settings)
     for name in SOURCES:
         state = states.load(name)
         last = state.last_success.strftime("%Y-%m-%d %H:%M UTC") if state.last_success else "never"
-        print(f"{name:<8} {state.status:<15} last success {last}")
+        status = state.status if name in enabled else "off"
+        print(f"{name:<8} {status:<15} last success {last}" + ("" if name in enabled else
+                                                               "  (not in LOBBYBOT_SOURCES)"))
         if state.reason:
             print(f"         {state.reason}")
         if state.action:

@@ -57,6 +57,7 @@ def make_settings(redis: Redis, redis_url: str) -> Iterator[type[Settings]]:
     """Build settings for the test Redis and make them the process's current settings."""
 
     def build(**overrides: object) -> Settings:
+        overrides.setdefault("sources", ["feeds"])  # a test polls a registry only when it says so
         settings = load_settings(**{"redis_url": redis_url, **overrides})
         configure(settings)
         return settings

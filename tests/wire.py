@@ -1,6 +1,7 @@
 """Fakes at the wire: a real HTTP server on 127.0.0.1 that serves recorded payloads.
 
-`FeedServer` answers each path (with its query string, or else without) from a `Route` (status, body, headers, delay) and honours `If-None-Match`
+`FeedServer` answers each path (with its query string, or else without) from a `Route` (status, body,
+headers, delay) and honours `If-None-Match`
 against the route's ETag exactly as a feed host does; it records every request so tests can assert on what
 lobbybot sent (conditional headers, User-Agent).
 """
@@ -85,7 +86,7 @@ class FeedServer:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.base_url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
 
     def url(self, path: str) -> str:
         return f"{self.base_url}{path}"

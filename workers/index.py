@@ -54,6 +54,12 @@ SOURCES = ("other", "ocl", "clq", "lda", "news")
 KINDS = ("other", "communication", "registration", "filing", "mandate", "article")
 _EPOCH = date(1970, 1, 1).toordinal()
 
+# The records of many documents as one JSON array (one reply to parse instead of hundreds); null if expired.
+_RECORDS = """
+local out = {}
+for i, key in ipairs(KEYS) do out[i] = redis.call('GET', key) or 'null' end
+return '[' .. table.concat(out, ',') .. ']'
+"""
 _COMPACT = """
 local raw = redis.call('GET', KEYS[1])
 if not raw or #raw < tonumber(ARGV[1]) then return 0 end
@@ -125,17 +131,13 @@ class DocRecord:
         return json.dumps([self.event_id, self.lobbyists, self.institutions, self.officials, self.subjects],
                           ensure_ascii=False, separators=(",", ":"))
 
-    @classmethod
-    def loads(cls, raw: bytes) -> DocRecord:
-        event_id, lobbyists, institutions, officials, subjects = json.loads(raw)
-        return cls(event_id, lobbyists, institutions, officials, subjects)
-
 
 class SearchIndex:
     def __init__(self, redis: Redis, prefix: str) -> None:
         self.redis = redis
         self.prefix = prefix
         self._compact = redis.register_script(_COMPACT)
+        self._records = redis.register_script(_RECORDS)
 
     # Key names ----------------------------------------------------------------------------------------
     def token_key(self, token: str) -> str:
@@ -176,6 +178,7 @@ class SearchIndex:
         last = int(self.redis.incrby(f"{self.prefix}ix:next", len(events)))  # type: ignore[arg-type]
         indexed = 0
         current: dict[str, int] = {}
+        appends: dict[str, list[bytes]] = {}  # one APPEND per token per batch, entries in document order
         with self.redis.pipeline(transaction=False) as pipe:
             for position, (event, ttl) in enumerate(events):
                 doc = last - len(events) + 1 + position
@@ -201,8 +204,10 @@ class SearchIndex:
                                    source_code(event.source) << 4 | kind_code(event.kind),
                                    ACTIVE if is_active_registration(event) else 0)
                 for token in event_tokens(event):
-                    pipe.append(self.token_key(token), entry)
+                    appends.setdefault(token, []).append(entry)
                 indexed += 1
+            for token, entries in appends.items():
+                pipe.append(self.token_key(token), b"".join(entries))
             pipe.execute()
         return indexed
 
@@ -226,10 +231,11 @@ class SearchIndex:
         return out, np.frombuffer(raw[-1] or b"", dtype=np.uint8)
 
     def records(self, docs: Sequence[int]) -> list[DocRecord | None]:
+        """The records of `docs` (None for one that has expired), decoded in one JSON pass."""
         if not docs:
             return []
-        raw = self.redis.mget([self.doc_key(int(doc)) for doc in docs])
-        return [DocRecord.loads(item) if item else None for item in raw]  # type: ignore[union-attr]
+        found = json.loads(self._records(keys=[self.doc_key(int(doc)) for doc in docs]))  # type: ignore[arg-type]
+        return [DocRecord(*item) if item else None for item in found]
 
     def compact(self, token: str, today: int) -> int:
         """Drop dead and expired entries from `token`'s postings; return how many were dropped. Entries

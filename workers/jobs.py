@@ -25,7 +25,7 @@ from rq.job import Job
 from workers.connection import connect
 from workers.health import SourceState, StateStore, utcnow
 from workers.ingest import IngestReport, ingest_all
-from workers.settings import Settings, current
+from workers.settings import Settings, SettingsError, current
 from workers.sources import SOURCES, build_source
 
 log = logging.getLogger("lobbybot.jobs")
@@ -106,7 +106,11 @@ def enqueue_poll(redis: Redis, name: str, *, follow_up: bool = False, alert_base
 
 
 def enabled_sources(settings: Settings) -> list[str]:
-    return list(SOURCES)
+    """The sources of LOBBYBOT_SOURCES; an unknown name stops the process naming the variable."""
+    unknown = [name for name in settings.sources if name not in SOURCES]
+    if unknown:
+        raise SettingsError(f"LOBBYBOT_SOURCES: unknown source {unknown[0]!r}; known: {', '.join(SOURCES)}")
+    return list(settings.sources)
 
 
 def next_due(state: SourceState, settings: Settings) -> datetime | None:

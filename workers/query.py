@@ -33,7 +33,7 @@ from workers.terms import Term, name_key
 
 MAX_TERMS = 20
 MAX_CHARS = 500
-SAMPLE = 1000  # most recent matches whose names are read
+SAMPLE = 200  # most recent matches whose names are read (a record costs ~10 µs to fetch and count)
 TOP = 10
 LATEST = 10
 COMPACT_AT = 0.5  # a postings list read with more garbage than this is compacted
@@ -225,26 +225,25 @@ def _summarise(index: SearchIndex, store: EventStore, query: list[str], entries:
     recent = entries[order]
     records = index.records([int(doc) for doc in recent["doc"]])
 
-    lobbyists: dict[str, set[str]] = {}
-    names: dict[str, Counter[str]] = {"institutions": Counter(), "officials": Counter(), "subjects": Counter()}
-    shown: dict[str, str] = {}
-    for entry, record in zip(recent, records, strict=True):
-        if record is None:
-            continue
-        src = SOURCES[entry["sk"] >> 4]
-        for person in record.lobbyists:
-            lobbyists.setdefault(src, set()).add(_key(person, shown))
-        for field_name, values in (("institutions", record.institutions), ("officials", record.officials),
-                                   ("subjects", record.subjects)):
-            names[field_name].update({_key(value, shown) for value in values if value})
+    people_of: dict[str, list[str]] = {}
+    institutions: list[str] = []
+    officials: list[str] = []
+    subjects: list[str] = []
+    for code, record in zip((recent["sk"] >> 4).tolist(), records, strict=True):
+        if record is not None:
+            people_of.setdefault(SOURCES[code], []).extend(record.lobbyists)
+            institutions.extend(set(record.institutions))
+            officials.extend(set(record.officials))
+            subjects.extend(set(record.subjects))
+    people = {src: set(_merge(Counter(names))) for src, names in sorted(people_of.items()) if names}
 
     latest, news = _items(store, recent, records)
     return Summary(
         query=query, total=len(entries), by_source=by_source, by_kind=by_kind,
-        lobbyists=Lobbyists(len(set().union(*lobbyists.values())), {k: len(v) for k, v in sorted(lobbyists.items())}),
+        lobbyists=Lobbyists(len(set().union(*people.values())), {src: len(keys) for src, keys in people.items()}),
         communications_last_12_months=int(comms.sum()), active_registrations=int(active.sum()),
-        institutions=_top(names["institutions"], shown), officials=_top(names["officials"], shown),
-        subjects=_top(names["subjects"], shown), monthly=_monthly(entries["day"], now.date()),
+        institutions=_top(Counter(institutions)), officials=_top(Counter(officials)),
+        subjects=_top(Counter(subjects)), monthly=_monthly(entries["day"], now.date()),
         latest=latest, news=News(by_source.get("news", 0), news), sample=len(records),
         since=since.isoformat() if since else None, source=source,
     )
@@ -254,15 +253,19 @@ def _named(counts: np.ndarray, names: tuple[str, ...]) -> dict[str, int]:
     return {names[code]: int(n) for code, n in enumerate(counts[: len(names)]) if n}
 
 
-def _key(name: str, shown: dict[str, str]) -> str:
-    """Count two spellings of one name once, under the first spelling seen (the most recent record's)."""
-    key = name_key(name) or name
-    shown.setdefault(key, name)
-    return key
+def _merge(counter: Counter[str]) -> dict[str, tuple[str, int]]:
+    """Counts per spelling → per name key (two spellings of one name count once, under the commonest)."""
+    merged: dict[str, tuple[str, int]] = {}
+    for name, n in counter.most_common():
+        key = name_key(name) or name
+        shown, total = merged.get(key, (name, 0))
+        merged[key] = (shown, total + n)
+    return merged
 
 
-def _top(counter: Counter[str], shown: dict[str, str]) -> list[Count]:
-    return [Count(shown[key], n) for key, n in sorted(counter.items(), key=lambda kv: (-kv[1], shown[kv[0]]))[:TOP]]
+def _top(counter: Counter[str]) -> list[Count]:
+    ranked = sorted(_merge(counter).values(), key=lambda pair: (-pair[1], pair[0]))
+    return [Count(name, n) for name, n in ranked[:TOP]]
 
 
 def _monthly(days: np.ndarray, today: date) -> list[Month]:

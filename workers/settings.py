@@ -69,6 +69,7 @@ class Settings(BaseSettings):
     http_timeout: float = Field(20.0, gt=0)
     contact: str = ""
     alert_channel: str = "console:alerts"
+    sources: list[str] = Field(default_factory=lambda: ["feeds", "ocl"])
     feeds: list[FeedConfig] = Field(default_factory=list)
     news_terms: list[str] = Field(default_factory=list)
     news_locales: list[str] = Field(default_factory=lambda: ["fr-CA", "en-CA"])

@@ -6,7 +6,7 @@
 
 Rules:
 
-- Text is casefolded and accents are stripped (`workers.normalize.fold`); letters of every script are kept, so
+- Text is casefolded and accents are stripped (as `workers.normalize.fold` does); letters of every script are kept, so
   a query in Cyrillic or Chinese works; anything that is not a letter or digit separates words. Dotted
   acronyms collapse first (`S.E.N.C.` → `senc`, `U.S.` → `us`).
 - Corporate suffixes (inc, ltd, ltée, llc, ulc, corp, s.e.n.c., …) are never indexed and are dropped from
@@ -26,9 +26,9 @@ How it fails: never on input; text that holds no word (punctuation, emoji, stop 
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
-
-from workers.normalize import fold
+from functools import lru_cache
 
 MAX_TOKEN = 80  # longer tokens are cut, so no key grows without bound
 
@@ -42,14 +42,23 @@ STOPWORDS = frozenset({
     "le", "les", "par", "pour", "qu", "que", "qui", "s", "sur", "un", "une",
 })
 
+_COMBINING = re.compile("[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]")
 _ACRONYM = re.compile(r"(?<!\w)(?:\w\.){2,}", re.UNICODE)
 _SPLIT = re.compile(r"[\W_]+", re.UNICODE)
 _COMPOUND = re.compile(r"\w+(?:[-‐‑–]\w+)+", re.UNICODE)
 
 
+def _fold(text: str) -> str:
+    """`workers.normalize.fold`, faster: one regex pass removes the combining marks NFKD split off."""
+    if text.isascii():
+        return text.lower()
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    return _COMBINING.sub("", decomposed.encode("utf-8", "ignore").decode("utf-8"))
+
+
 def _clean(text: str) -> str:
     """Folded text with surrogates and other unencodable code points removed (they cannot go to Redis)."""
-    folded = fold(text).encode("utf-8", "ignore").decode("utf-8")
+    folded = _fold(text)
     return _ACRONYM.sub(lambda m: m.group(0).replace(".", ""), folded)
 
 
@@ -67,6 +76,7 @@ def joined(parts: list[str]) -> str:
     return "".join(parts)[:MAX_TOKEN]
 
 
+@lru_cache(maxsize=1 << 16)  # names repeat: the same organisations, people and institutions again and again
 def name_keys(name: str) -> list[str]:
     """What a name is indexed under: its words and, for a name of several words, its joined key."""
     parts = tokens(name)
@@ -86,6 +96,7 @@ def text_keys(text: str) -> list[str]:
     return keys
 
 
+@lru_cache(maxsize=1 << 16)
 def name_key(name: str) -> str:
     """The key two spellings of one name share ('' when the name holds no word)."""
     return joined(tokens(name))

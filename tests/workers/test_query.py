@@ -55,7 +55,8 @@ def load(redis: Redis, settings: Settings, *events: Event) -> None:
     ingest(redis, settings, list(events), alert=False)
 
 
-@pytest.mark.parametrize("spelling", ["hydro-quebec", "Hydro Québec", "HYDRO-QUÉBEC", "HydroQuébec", "hydro quebec inc"])
+@pytest.mark.parametrize("spelling", ["hydro-quebec", "Hydro Québec", "HYDRO-QUÉBEC", "HydroQuébec",
+                                      "hydro quebec inc"])
 def test_every_spelling_of_a_name_finds_its_records(redis: Redis, settings: Settings, spelling: str) -> None:
     """Hyphens, spaces, case, accents and suffixes do not change what a name finds."""
     load(redis, settings, comm("1"), article("a", "HydroQuébec signs a contract"))

@@ -69,16 +69,20 @@ class OclSource:
             endpoint = state.endpoint(key)
             if not endpoint.due(now) or key in result.batches:
                 continue
+            path = None
             try:
-                path = self._download(key, endpoint, http, result)
-                if path is None:
+                download = self._download(key, endpoint, http, result)
+                if download is None:
                     endpoint.succeeded(now)
                     continue
+                path, validators = download
                 archive = OclArchive(path)
             except SourceError as error:
+                if path is not None:
+                    path.unlink(missing_ok=True)
                 endpoint.failed(error, now, max_failures=self.settings.max_failures)
                 continue
-            result.batches[key] = self._stream(archive, endpoint, result, cleanup=path)
+            result.batches[key] = self._stream(archive, endpoint, result, cleanup=path, validators=validators)
         recent = state.endpoint("recent")
         if recent.due(now):
             try:
@@ -89,8 +93,9 @@ class OclSource:
         return result
 
     def _stream(self, archive: OclArchive, endpoint: EndpointState, result: PollResult,
-                cleanup: Path | None = None) -> Iterator[Event]:
-        """Yield the archive's events; on exhaustion record the endpoint's success and its skipped rows."""
+                cleanup: Path | None = None, validators: dict[str, str] | None = None) -> Iterator[Event]:
+        """Yield the archive's events; on exhaustion record the endpoint's success and its skipped rows, and only
+        then the download's validators (a file that failed half-way is downloaded again, not taken as unchanged)."""
         try:
             yield from archive.events()
         except SourceError as error:
@@ -101,6 +106,10 @@ class OclSource:
             reasons = ", ".join(f"{n} {why}" for why, n in archive.skipped.most_common())
             reason = f"skipped: {reasons}" if skipped else ""
             endpoint.succeeded(utcnow(), skipped=skipped, reason=reason)
+            if validators is not None:
+                endpoint.etag = validators["etag"] or endpoint.etag
+                endpoint.last_modified = validators["last_modified"] or endpoint.last_modified
+                endpoint.memo["fingerprint"] = validators["fingerprint"]
         finally:
             archive.close()
             if cleanup is not None:
@@ -128,6 +137,7 @@ class OclSource:
             if archive.kind in result.batches:
                 archive.close()
                 seen.discard(fingerprint)  # the next poll takes it
+                drop.memo["seen"] = json.dumps(sorted(seen)[-200:])
                 continue
             drop.succeeded(utcnow(), reason=f"read {path.name}")
             result.batches[archive.kind] = self._stream(archive, state.endpoint(archive.kind), result)
@@ -148,12 +158,14 @@ class OclSource:
         endpoint.memo.update(url=url, resolved_at=utcnow().isoformat())
         return str(url)
 
-    def _download(self, key: str, endpoint: EndpointState, http: httpx.Client, result: PollResult) -> Path | None:
-        """Download the ZIP to a temporary file, or return None when it did not change since last time."""
+    def _download(self, key: str, endpoint: EndpointState, http: httpx.Client,
+                  result: PollResult) -> tuple[Path, dict[str, str] | None] | None:
+        """Download the ZIP to a temporary file, or return None when it did not change since last time. The
+        response's validators come with it, to be recorded once the file has been read."""
         url = self._url(key, endpoint, http)
         blocked = BLOCKED_ACTION.format(url=url)
         if self.settings.ocl_impersonate:
-            return _impersonated_download(url, blocked)
+            return _impersonated_download(url, blocked), None
         try:
             head = http.head(url, headers=conditional_headers(endpoint.etag, endpoint.last_modified),
                              follow_redirects=True)
@@ -161,9 +173,9 @@ class OclSource:
             raise transport_error(exc) from None
         result.fetched += 1
         _refuse_challenge(head, b"", blocked)
-        check_status(head, blocked_action=blocked, gone_action="lobbybot re-resolves the URL through CKAN.")
-        if head.status_code == 404:
+        if head.status_code in (404, 410):  # before check_status raises: the next attempt asks CKAN again
             endpoint.memo.pop("resolved_at", None)
+        check_status(head, blocked_action=blocked, gone_action="lobbybot re-resolves the URL through CKAN.")
         fingerprint = _fingerprint(head.headers)
         if head.status_code == 304 or (fingerprint and fingerprint == endpoint.memo.get("fingerprint")):
             result.not_modified += 1
@@ -188,10 +200,9 @@ class OclSource:
         except SourceError:
             path.unlink(missing_ok=True)
             raise
-        endpoint.etag = response.headers.get("etag") or endpoint.etag
-        endpoint.last_modified = response.headers.get("last-modified") or endpoint.last_modified
-        endpoint.memo["fingerprint"] = _fingerprint(response.headers) or fingerprint
-        return path
+        return path, {"etag": response.headers.get("etag", ""),
+                      "last_modified": response.headers.get("last-modified", ""),
+                      "fingerprint": _fingerprint(response.headers) or fingerprint}
 
     def _recent(self, endpoint: EndpointState, http: httpx.Client, result: PollResult) -> Iterator[Event]:
         """Communications posted since the last fetched day (overlapping one day), 14 days per request."""
@@ -227,7 +238,10 @@ class OclSource:
 
     def load(self, path: Path) -> Iterator[Event]:
         """A communications or registrations ZIP (recognised by content), or a saved recent-export CSV."""
-        if zipfile.is_zipfile(path) or path.read_bytes()[:64].lstrip()[:1] == b"<":
+        with path.open("rb") as handle:
+            head = handle.read(64)
+        # A truncated ZIP fails is_zipfile() (no central directory) but still starts with a local file header.
+        if zipfile.is_zipfile(path) or head.startswith(b"PK\x03\x04") or head.lstrip()[:1] == b"<":
             archive = OclArchive(path)
             try:
                 yield from archive.events()

@@ -69,7 +69,8 @@ def detect_encoding(chunks: Iterable[bytes]) -> str:
 
 
 def clean_header(name: str) -> str:
-    return name.replace("\ufeff", "").replace("ï»¿", "").strip().upper()
+    # A BOM read as cp1252 ("ï»¿") sits before the opening quote, so csv keeps the quotes of that first name.
+    return name.replace("\ufeff", "").replace("ï»¿", "").strip().strip('"').strip().upper()
 
 
 class CsvReader:
