@@ -28,16 +28,13 @@ def parse_terms(text: str) -> list[str]:
     Apostrophes are text (`l'Agence` is one word)."""
     for quote in "“”«»":
         text = text.replace(quote, '"')
+    if text.count('"') % 2:  # an unbalanced quote closes at the end of the text
+        text += '"'
     lexer = shlex.shlex(text, posix=True)
     lexer.whitespace_split = True
     lexer.quotes = '"'
     lexer.escape = ""  # a backslash is text, not an escape
-    terms: list[str] = []
-    try:
-        terms.extend(lexer)
-    except ValueError:  # unbalanced quote: the rest of the text is one term
-        rest = lexer.token + "".join(lexer.instream.read())
-        terms.append(rest.replace('"', ""))
+    terms = list(lexer)
     return [term.strip() for term in terms if term.strip()]
 
 

@@ -99,7 +99,7 @@ def report(comlog: str, *, client_num: str = "354912", org_en: str = "Example En
     }
 
 
-def official(comlog: str, *, last: str = "Doe", first: str = "Pat", title: str = "Member of Parliament",
+def official(comlog: str, *, last: str = "Doe", first: str = "Pat", title: str | None = "Member of Parliament",
              branch: str | None = None, other_institution: str | None = None,
              institution: str | None = "House of Commons") -> dict[str, str | None]:
     """A row of `Communication_DpohExport.csv`: one designated public office holder met."""

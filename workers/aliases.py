@@ -39,7 +39,7 @@ class AliasStore:
 
     def stored(self) -> list[list[str]]:
         """The groups added with `add` (not the built-in ones)."""
-        return [json.loads(raw) for raw in self.redis.hvals(self.key)]  # type: ignore[union-attr]
+        return [json.loads(raw) for raw in self.redis.hvals(self.key)]  # type: ignore[union-attr,unused-ignore]
 
     def groups(self) -> list[list[str]]:
         """Every group, built-in ones first; a stored group that overlaps a built-in one extends it."""
@@ -75,7 +75,7 @@ class AliasStore:
             while True:
                 try:
                     pipe.watch(self.key)
-                    stored = {field.decode(): json.loads(raw) for field, raw in pipe.hgetall(self.key).items()}
+                    stored = {_text(field): json.loads(raw) for field, raw in pipe.hgetall(self.key).items()}
                     group: list[str] = []
                     doomed = []
                     for field, other in stored.items():
@@ -99,3 +99,7 @@ def _distinct(names: list[str]) -> list[str]:
     for name in names:
         seen.setdefault(name_key(name), name)
     return list(seen.values())
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

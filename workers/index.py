@@ -175,7 +175,7 @@ class SearchIndex:
             superseded_by[event.id] = next(found) is not None
             if event.supersedes:
                 targets[event.supersedes] = _int(next(found))
-        last = int(self.redis.incrby(f"{self.prefix}ix:next", len(events)))  # type: ignore[arg-type]
+        last = int(self.redis.incrby(f"{self.prefix}ix:next", len(events)))
         indexed = 0
         current: dict[str, int] = {}
         appends: dict[str, list[bytes]] = {}  # one APPEND per token per batch, entries in document order
@@ -223,8 +223,8 @@ class SearchIndex:
             raw = pipe.execute()
         out = {}
         for token, value in zip(names, raw, strict=False):
-            entries = np.frombuffer(value or b"", dtype=np.uint8)
-            entries = entries[: len(entries) - len(entries) % ENTRY.itemsize].view(ENTRY)
+            data = value or b""
+            entries = np.frombuffer(data[: len(data) - len(data) % ENTRY.itemsize], dtype=ENTRY)
             if len(entries) > 1 and not bool(np.all(entries["doc"][1:] > entries["doc"][:-1])):
                 entries = np.unique(entries)  # concurrent writers may interleave; unique sorts by doc first
             out[token] = entries
@@ -234,21 +234,22 @@ class SearchIndex:
         """The records of `docs` (None for one that has expired), decoded in one JSON pass."""
         if not docs:
             return []
-        found = json.loads(self._records(keys=[self.doc_key(int(doc)) for doc in docs]))  # type: ignore[arg-type]
+        found = json.loads(self._records(keys=[self.doc_key(int(doc)) for doc in docs]))
         return [DocRecord(*item) if item else None for item in found]
 
     def compact(self, token: str, today: int) -> int:
         """Drop dead and expired entries from `token`'s postings; return how many were dropped. Entries
         appended while this runs are kept (the script replaces only the prefix it was given)."""
         raw, dead = self.redis.mget([self.token_key(token), self.dead_key])
-        if not raw:
+        if not isinstance(raw, bytes) or not raw:
             return 0
-        raw = raw[: len(raw) - len(raw) % ENTRY.itemsize]  # type: ignore[index]
-        entries = np.frombuffer(raw, dtype=ENTRY)  # type: ignore[arg-type]
-        kept = entries[live_mask(entries, np.frombuffer(dead or b"", dtype=np.uint8), today)]  # type: ignore[arg-type]
+        dead = dead if isinstance(dead, bytes) else b""
+        raw = raw[: len(raw) - len(raw) % ENTRY.itemsize]
+        entries = np.frombuffer(raw, dtype=ENTRY)
+        kept = entries[live_mask(entries, np.frombuffer(dead, dtype=np.uint8), today)]
         dropped = len(entries) - len(kept)
         if dropped:
-            self._compact(keys=[self.token_key(token)], args=[len(raw), kept.tobytes()])  # type: ignore[arg-type]
+            self._compact(keys=[self.token_key(token)], args=[len(raw), kept.tobytes()])
         return dropped
 
 

@@ -69,7 +69,7 @@ class Settings(BaseSettings):
     http_timeout: float = Field(20.0, gt=0)
     contact: str = ""
     alert_channel: str = "console:alerts"
-    sources: list[str] = Field(default_factory=lambda: ["feeds", "ocl"])
+    sources: list[str] = Field(default_factory=lambda: ["feeds", "ocl", "lda", "clq"])
     feeds: list[FeedConfig] = Field(default_factory=list)
     news_terms: list[str] = Field(default_factory=list)
     news_locales: list[str] = Field(default_factory=lambda: ["fr-CA", "en-CA"])
@@ -80,6 +80,16 @@ class Settings(BaseSettings):
     ocl_recent_url: str = "https://lobbycanada.gc.ca/app/secure/ocl/lrs/do/rcntCmLgs"
     ocl_drop_dir: Path | None = None
     ocl_impersonate: bool = False
+    lda_url: str = "https://lda.gov/api/v1/"
+    lda_api_key: SecretStr | None = None
+    lda_requests_per_minute: int | None = Field(None, ge=1)
+    lda_clients: list[str] = Field(default_factory=list)
+    lda_registrants: list[str] = Field(default_factory=list)
+    lda_overlap_days: int = Field(7, ge=0)
+    clq_url: str = "https://be-prod-api.azure-api.net/api/clq/public-api/search"
+    clq_api_key: SecretStr | None = None
+    clq_signing_secret: SecretStr | None = None
+    clq_origin: str = "https://www.carrefourlobby.quebec"
     log_level: str = "INFO"
 
     @field_validator("feeds", mode="before")

@@ -65,7 +65,8 @@ def serve_registry(feed_server: FeedServer, make_settings: MakeSettings, *, comm
                    regs: bytes | None = None, recent: bytes | None = None, ckan: bool = True,
                    **overrides: object) -> Settings:
     """Serve the whole registry on the feed server (CKAN records pointing at both ZIPs, the ZIPs, the recent
-    export; empty valid files unless given) and configure settings whose every OCL URL points there."""
+    export; empty valid files unless given) and configure settings (the ocl source enabled) whose every OCL URL
+    points there."""
     feed_server.serve(COMM_PATH, comms if comms is not None else communications_zip(), content_type=ZIP_TYPE)
     feed_server.serve(REG_PATH, regs if regs is not None else registrations_zip(), content_type=ZIP_TYPE)
     feed_server.serve(RECENT_PATH, recent if recent is not None else recent_csv([]), content_type=CSV_TYPE)
@@ -73,8 +74,9 @@ def serve_registry(feed_server: FeedServer, make_settings: MakeSettings, *, comm
         serve_ckan(feed_server, COMM_DATASET, COMM_RESOURCE, feed_server.url(COMM_PATH))
         serve_ckan(feed_server, REG_DATASET, REG_RESOURCE, feed_server.url(REG_PATH))
     urls: dict[str, object] = {
-        "ckan_url": feed_server.url(CKAN_PATH), "ocl_communications_url": feed_server.url(COMM_PATH),
-        "ocl_registrations_url": feed_server.url(REG_PATH), "ocl_recent_url": feed_server.url(RECENT_PATH)}
+        "sources": ["ocl"], "ckan_url": feed_server.url(CKAN_PATH),
+        "ocl_communications_url": feed_server.url(COMM_PATH), "ocl_registrations_url": feed_server.url(REG_PATH),
+        "ocl_recent_url": feed_server.url(RECENT_PATH)}
     return make_settings(**{**urls, **overrides})
 
 
@@ -305,7 +307,7 @@ def test_an_amendment_of_a_known_report_is_updated_not_a_second_new_report(
 
 
 def test_an_amendment_whose_predecessor_is_unknown_is_new_and_names_it(
-        redis: Redis, make_settings: MakeSettings, feed_server: FeedServer, tmp_path: Path) -> None:
+        redis: Redis, make_settings: MakeSettings, feed_server: FeedServer) -> None:
     """With the report it replaces never seen, an amendment is a new record that still says what it supersedes."""
     settings = serve_registry(feed_server, make_settings)
     poll_source("ocl")  # baseline of empty exports
@@ -444,7 +446,8 @@ def test_zip_urls_are_resolved_through_ckan(redis: Redis, make_settings: MakeSet
     serve_ckan(feed_server, COMM_DATASET, COMM_RESOURCE, comms_url)
     serve_ckan(feed_server, REG_DATASET, REG_RESOURCE, regs_url)
     feed_server.serve(RECENT_PATH, recent_csv([]), content_type=CSV_TYPE)
-    make_settings(ckan_url=feed_server.url(CKAN_PATH), ocl_communications_url=feed_server.url("/old/comms.zip"),
+    make_settings(sources=["ocl"], ckan_url=feed_server.url(CKAN_PATH),
+                  ocl_communications_url=feed_server.url("/old/comms.zip"),
                   ocl_registrations_url=feed_server.url("/old/regs.zip"), ocl_recent_url=feed_server.url(RECENT_PATH))
 
     summary = poll_source("ocl")
@@ -591,6 +594,22 @@ def test_a_bot_challenge_makes_the_source_blocked_with_what_to_do(
     assert ocl_line.split()[1] == "blocked"
     assert "lobbybot import ocl" in out and "LOBBYBOT_OCL_DROP_DIR" in out
     assert "- blocked   communications" in out and "- blocked   registrations" in out
+
+
+def test_a_challenged_recent_export_is_blocked_while_the_zips_stay_ok(
+        redis: Redis, make_settings: MakeSettings, feed_server: FeedServer) -> None:
+    """A bot challenge on the recent export makes that endpoint (and so the source) `blocked`, not an empty ok
+    answer, while the weekly ZIPs are still read."""
+    settings = serve_registry(feed_server, make_settings, comms=two_reports())
+    feed_server.serve(RECENT_PATH, payload("cf_challenge.html"), status=403, content_type="text/html",
+                      headers=CHALLENGE_HEADERS)
+
+    summary = poll_source("ocl")
+
+    assert (summary["status"], summary["new"]) == ("blocked", 2)
+    endpoints = saved_state(redis, settings).endpoints
+    assert endpoints["recent"].status == "blocked" and endpoints["recent"].action
+    assert endpoints["communications"].status == endpoints["registrations"].status == "ok"
 
 
 @pytest.mark.parametrize("what", ["html saved as zip", "truncated zip"])
