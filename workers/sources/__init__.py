@@ -67,9 +67,23 @@ def _ocl(settings: Settings) -> Source:
     return OclSource(settings)
 
 
+def _lda(settings: Settings) -> Source:
+    from workers.sources.lda import LdaSource
+
+    return LdaSource(settings)
+
+
+def _clq(settings: Settings) -> Source:
+    from workers.sources.clq import ClqSource
+
+    return ClqSource(settings)
+
+
 SOURCES: dict[str, Callable[[Settings], Source]] = {
     "feeds": _feeds,
     "ocl": _ocl,
+    "lda": _lda,
+    "clq": _clq,
 }
 
 

@@ -121,14 +121,14 @@ class OclSource:
         if folder is None or not folder.is_dir():
             return
         drop = state.endpoint("drop")
-        seen = set(json.loads(drop.memo.get("seen", "[]")))
+        seen: list[str] = json.loads(drop.memo.get("seen", "[]"))  # oldest first
         for path in sorted(folder.glob("*.zip"), key=lambda p: p.stat().st_mtime):
             stat = path.stat()
             fingerprint = f"{path.name}:{stat.st_size}:{stat.st_mtime_ns}"
             if fingerprint in seen:
                 continue
-            seen.add(fingerprint)
-            drop.memo["seen"] = json.dumps(sorted(seen)[-200:])
+            seen.append(fingerprint)
+            drop.memo["seen"] = json.dumps(seen[-200:])
             try:
                 archive = OclArchive(path)
             except SourceError as error:
@@ -136,8 +136,8 @@ class OclSource:
                 continue
             if archive.kind in result.batches:
                 archive.close()
-                seen.discard(fingerprint)  # the next poll takes it
-                drop.memo["seen"] = json.dumps(sorted(seen)[-200:])
+                seen.remove(fingerprint)  # the next poll takes it
+                drop.memo["seen"] = json.dumps(seen[-200:])
                 continue
             drop.succeeded(utcnow(), reason=f"read {path.name}")
             result.batches[archive.kind] = self._stream(archive, state.endpoint(archive.kind), result)

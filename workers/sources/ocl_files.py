@@ -143,7 +143,7 @@ class OclArchive:
                 else:
                     text = io.TextIOWrapper(raw, encoding="cp1252", errors="replace", newline="")
                 yield from self._csv.rows(text, label=basename)
-        except (zipfile.BadZipFile, EOFError, OSError, zipfile.LargeZipFile) as exc:
+        except (zipfile.BadZipFile, EOFError, OSError, zipfile.LargeZipFile, csv.Error) as exc:
             raise TransientSourceError(f"{name} in the ZIP is truncated or corrupt ({exc})",
                                        action="Download the ZIP again.") from None
 
