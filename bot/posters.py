@@ -7,35 +7,43 @@ Channel addresses: `console:<name>`, `slack:<team>/<channel>`, `discord:<guild>/
 from __future__ import annotations
 
 import sys
+import uuid
 from typing import Protocol, TextIO
 
 from bot.render import Message
+from workers.settings import Settings
 
 
 class Poster(Protocol):
-    def post(self, channel: str, message: Message) -> str:
-        """Post `message`; return the platform's message id. Raises `DeliveryError` subclasses."""
+    min_interval: float  # seconds between two posts to one channel
+
+    def post(self, channel: str, message: Message, *, thread: str | None = None) -> str:
+        """Post `message` (as a reply in `thread`, a message id, where the platform has threads); return the
+        new message's id. Raises `TransientDeliveryError` or `PermanentDeliveryError`."""
         ...
 
 
 class ConsolePoster:
-    """Prints each message as lines starting with `[console:<channel>]`."""
+    """Prints each message as lines starting with `[console:<channel>]`; a reply names the message it answers."""
+
+    min_interval = 0.0
 
     def __init__(self, stream: TextIO | None = None) -> None:
         self.stream = stream
-        self.posted = 0
 
-    def post(self, channel: str, message: Message) -> str:
+    def post(self, channel: str, message: Message, *, thread: str | None = None) -> str:
         stream = self.stream or sys.stdout
         name = channel.removeprefix("console:")
-        for line in message.lines:
-            stream.write(f"[console:{name}] {line}\n")
+        message_id = uuid.uuid4().hex[:8]
+        prefix = f"[console:{name}]"
+        lines = message.lines or [""]
+        first = f"{prefix} ↳ reply to {thread}: {lines[0]}" if thread else f"{prefix} {lines[0]}"
+        stream.write("\n".join([first, *(f"{prefix} {line}" for line in lines[1:])]) + "\n")
         stream.flush()
-        self.posted += 1
-        return str(self.posted)
+        return message_id
 
 
-def poster_for(channel: str) -> Poster:
+def poster_for(channel: str, settings: Settings | None = None) -> Poster:
     platform = channel.partition(":")[0]
     if platform == "console":
         return ConsolePoster()

@@ -6,6 +6,7 @@ A `Message` is a list of lines; platform renderers (Block Kit, embeds) take the 
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 
 from workers.events import Event
@@ -19,6 +20,8 @@ _KIND_LABELS = {
     "mandate": "Mandate",
 }
 SUMMARY_CHARS = 280
+BATCH_LINES = 10
+DIGEST_LINES = 40
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,62 @@ def alert(event: Event, *, amended: bool = False) -> Message:
         lines.append(_short(event.summary, SUMMARY_CHARS))
     if event.url:
         lines.append(event.url)
+    return Message(lines)
+
+
+def amendment(event: Event, changes: list[str]) -> Message:
+    """A thread reply under the original alert: what the amendment changed, field by field."""
+    label = _KIND_LABELS.get(event.kind, event.kind.capitalize())
+    lines = [f"Amended {label.lower()}: {event.title}"]
+    if changes:
+        lines.extend(f"  {change}" for change in changes[:12])
+    else:
+        lines.append("  (no field we show changed)")
+    if event.url:
+        lines.append(event.url)
+    return Message(lines)
+
+
+def batch(events: list[Event], *, verb: str = "new") -> Message:
+    """One message for a burst: '12 new communication reports for Amazon Web Services Canada, with …'."""
+    kinds = Counter(_KIND_LABELS.get(e.kind, e.kind).lower() for e in events)
+    what = ", ".join(f"{n} {label}{'s' if n > 1 and not label.endswith('s') else ''}" for label, n in kinds.items())
+    organizations = Counter(e.organization or e.publisher for e in events if e.organization or e.publisher)
+    top = organizations.most_common(1)
+    head = f"{len(events)} {verb} records: {what}" + (f" — most for {top[0][0]}" if top else "")
+    lines = [head]
+    institutions = Counter(i for e in events for i in e.institutions)
+    if institutions:
+        lines.append("With " + ", ".join(f"{name} ({n})" for name, n in institutions.most_common(5)))
+    for event in events[:BATCH_LINES]:
+        lines.append(f"• {_short(event.title, 120)}" + (f" {event.url}" if event.url else ""))
+    if len(events) > BATCH_LINES:
+        lines.append(f"… and {len(events) - BATCH_LINES} more (`lobbybot search` has them all)")
+    return Message(lines)
+
+
+def digest(title: str, events: list[Event], *, max_lines: int = DIGEST_LINES) -> list[Message]:
+    """A digest grouped by organisation, split into messages of at most `max_lines` lines each."""
+    groups: dict[str, list[Event]] = {}
+    for event in events:
+        groups.setdefault(event.organization or event.publisher or "Other", []).append(event)
+    body: list[str] = []
+    for organization, items in sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0])):
+        body.append(f"{organization} ({len(items)})")
+        body.extend(f"  • {_short(e.title, 120)}" + (f" {e.url}" if e.url else "") for e in items)
+    chunks = [body[i:i + max_lines - 1] for i in range(0, len(body), max_lines - 1)] or [[]]
+    total = len(chunks)
+    return [Message([f"{title} — {len(events)} records" + (f" ({n}/{total})" if total > 1 else ""), *chunk])
+            for n, chunk in enumerate(chunks, 1)]
+
+
+def notice(source: str, status: str, reason: str, action: str) -> Message:
+    """A source-health notice: broken (with what to do) or recovered."""
+    if status == "ok":
+        return Message([f"Source {source} recovered: alerts from it flow again."])
+    lines = [f"Source {source} is {status}: {reason}", "Until it recovers, no alert from it can reach this channel."]
+    if action:
+        lines.append(f"What to do: {action}")
     return Message(lines)
 
 

@@ -67,3 +67,35 @@ class Event(BaseModel):
     @classmethod
     def from_json(cls, raw: str | bytes) -> Event:
         return cls.model_validate_json(raw)
+
+
+_COMPARED = ("title", "status", "organization", "registrant", "lobbyists", "institutions", "officials", "subjects",
+             "end_date", "summary")
+
+
+def _shown(value: object) -> str:
+    if isinstance(value, tuple):
+        return ", ".join(item.name if isinstance(item, Official) else str(item) for item in value) or "none"
+    if isinstance(value, datetime):
+        return value.date().isoformat()
+    return str(value) if value not in (None, "") else "none"
+
+
+def changes(before: Event, after: Event) -> list[str]:
+    """What an amendment changed, one line per field: 'institutions: A → A, B' (added/removed for lists)."""
+    lines = []
+    for name in _COMPARED:
+        old, new = getattr(before, name), getattr(after, name)
+        if old == new:
+            continue
+        if isinstance(old, tuple) and isinstance(new, tuple):
+            added = [_shown((item,)) for item in new if item not in old]
+            removed = [_shown((item,)) for item in old if item not in new]
+            parts = ([f"added {', '.join(added)}"] if added else []) + (
+                [f"removed {', '.join(removed)}"] if removed else [])
+            lines.append(f"{name}: {'; '.join(parts)}")
+        elif name == "summary":
+            lines.append("summary: changed")
+        else:
+            lines.append(f"{name}: {_shown(old)} → {_shown(new)}")
+    return lines

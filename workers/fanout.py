@@ -1,32 +1,106 @@
-"""Fan-out: turn alertable events into delivery jobs on the `deliver` queue.
+"""Fan-out: match new and updated events to subscriptions and turn them into delivery work, per channel.
 
-Until subscriptions exist (issue #6) every alert goes to `LOBBYBOT_ALERT_CHANNEL` (default `console:alerts`).
-Delivery jobs are enqueued by dotted path (`bot.delivery.deliver`) so `workers` never imports `bot`.
+Redis keys (prefix `LOBBYBOT_REDIS_PREFIX`):
+
+    {prefix}held:{subscription id}   ZSET of alert refs (JSON) waiting for a digest or the end of quiet hours,
+                                     scored by when they were held
+    {prefix}why:{event id}           HASH channel → JSON decision, for `lobbybot explain` (expires after 30 days)
+
+For each event the matching subscriptions are grouped by channel (two subscriptions of one channel post once).
+A paused subscription posts nothing; a daily or weekly one holds the alert for its digest; a realtime one in
+its quiet hours holds it until they end. Everything else becomes one delivery job per channel
+(`bot.delivery.deliver`, enqueued by dotted path so `workers` never imports `bot`): more than
+`LOBBYBOT_BATCH_THRESHOLD` alerts for one channel in one poll are posted as one summary message.
+
+`LOBBYBOT_ALERT_CHANNEL`, when set, receives every alert as well (the demo uses it).
+
+An alert ref is `[event id, version, verdict, [changes…]]`: the delivery job reads the event from the store
+and, for an amendment, says what changed.
 """
 
 from __future__ import annotations
 
+import json
+from collections import defaultdict
 from collections.abc import Sequence
+from datetime import datetime
 
 from redis import Redis
 from rq import Queue, Retry
 
 from workers.dedupe import Classified
+from workers.health import utcnow
 from workers.settings import Settings
+from workers.subscriptions import Matcher, Subscription, SubscriptionStore
 
 DELIVER = "bot.delivery.deliver"
 DELIVER_QUEUE = "deliver"
 # A delivery killed with its worker (SIGKILL, Heroku's shutdown) is retried; deliveries are idempotent.
 DELIVERY_RETRY = Retry(max=5, interval=[10, 30, 60, 300, 900])
+WHY_TTL = 30 * 86400
+
+Ref = list  # [event id, version, verdict, changes]
 
 
-def fan_out(redis: Redis, settings: Settings, items: Sequence[Classified]) -> int:
-    """Enqueue delivery of `items` to the channels that want them; return how many alerts were enqueued."""
+def enqueue_delivery(redis: Redis, channel: str, refs: Sequence[Ref], *, mode: str = "alerts",
+                     label: str = "") -> None:
+    Queue(DELIVER_QUEUE, connection=redis).enqueue(
+        DELIVER, channel, list(refs), mode, label, retry=DELIVERY_RETRY, failure_ttl=7 * 86400,
+        description=f"deliver {len(refs)} {mode} to {channel}",
+    )
+
+
+def hold(redis: Redis, prefix: str, sub: Subscription, ref: Ref, now: datetime) -> None:
+    redis.zadd(f"{prefix}held:{sub.id}", {json.dumps(ref): now.timestamp()})
+
+
+def _decision(what: str, now: datetime, sub: Subscription | None = None) -> str:
+    return json.dumps({"decision": what, "at": now.isoformat(timespec="seconds"),
+                       "subscription": sub.id if sub else None})
+
+
+def fan_out(redis: Redis, settings: Settings, items: Sequence[Classified],
+            amended: dict[str, list[str]] | None = None) -> int:
+    """Deliver or hold `items` for the channels that want them; return how many alerts were queued or held."""
     if not items:
         return 0
-    refs = [[item.event.id, item.event.version, item.verdict.value] for item in items]
-    Queue(DELIVER_QUEUE, connection=redis).enqueue(
-        DELIVER, settings.alert_channel, refs, retry=DELIVERY_RETRY, failure_ttl=7 * 86400,
-        description=f"deliver {len(refs)} alerts to {settings.alert_channel}",
-    )
-    return len(refs)
+    amended = amended or {}
+    now = utcnow()
+    matched = Matcher(SubscriptionStore(redis, settings.redis_prefix)).match([item.event for item in items])
+    per_channel: dict[str, list[Ref]] = defaultdict(list)
+    queued = 0
+    with redis.pipeline(transaction=False) as pipe:
+        for item, subs in zip(items, matched, strict=True):
+            event = item.event
+            ref: Ref = [event.id, event.version, item.verdict.value, amended.get(event.id, [])]
+            decisions: dict[str, str] = {}
+            for sub in sorted(subs, key=lambda s: bool(s.paused)):  # active subscriptions decide first
+                if sub.channel in decisions:
+                    continue  # one post per channel, however many of its subscriptions match
+                if sub.paused:
+                    decisions[sub.channel] = _decision(f"paused: {sub.paused}", now, sub)
+                elif sub.digest != "realtime":
+                    hold(redis, settings.redis_prefix, sub, ref, now)
+                    decisions[sub.channel] = _decision(f"held for the {sub.digest} digest", now, sub)
+                    queued += 1
+                elif sub.in_quiet_hours(now):
+                    hold(redis, settings.redis_prefix, sub, ref, now)
+                    decisions[sub.channel] = _decision(f"held: quiet hours {sub.quiet} {sub.timezone}", now, sub)
+                    queued += 1
+                else:
+                    per_channel[sub.channel].append(ref)
+                    decisions[sub.channel] = _decision("queued for delivery", now, sub)
+                    queued += 1
+            if settings.alert_channel and settings.alert_channel not in decisions:
+                per_channel[settings.alert_channel].append(ref)
+                decisions[settings.alert_channel] = _decision("queued for delivery (LOBBYBOT_ALERT_CHANNEL)", now)
+                queued += 1
+            for channel, decision in decisions.items():
+                pipe.hset(f"{settings.redis_prefix}why:{event.id}", channel, decision)
+            if decisions:
+                pipe.expire(f"{settings.redis_prefix}why:{event.id}", WHY_TTL)
+        pipe.execute()
+    for channel, refs in per_channel.items():
+        mode = "batch" if len(refs) > settings.batch_threshold else "alerts"
+        enqueue_delivery(redis, channel, refs, mode=mode)
+    return queued

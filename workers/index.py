@@ -3,7 +3,8 @@
 Redis keys (prefix `LOBBYBOT_REDIS_PREFIX`):
 
     {prefix}ix:next              counter of document numbers (INCRBY); every indexed version gets a new one
-    {prefix}ix:t:{token}         postings of a token: packed 10-byte entries, appended (see `ENTRY`)
+    {prefix}ix:t:{token}         postings of a token: packed 10-byte entries, appended (`workers.postings.ENTRY`)
+    {prefix}ix:b:{token}         BITMAP of the token's document numbers, kept once it has `DENSE` postings
     {prefix}ix:d:{doc}           JSON [event id, lobbyists, institutions, officials, subjects]; expires with the event
     {prefix}ix:id:{bucket}       HASH event id → current document number (bucket = crc32(id) % 4096)
     {prefix}ix:sup:{bucket}      HASH event id → id of the amendment that supersedes it
@@ -23,7 +24,12 @@ Entries are appended in document order and never rewritten in place, so:
 - a record leaving the retention window is filtered out by its entry's last day (`until`, from the ttl the
   Deduper gave it) and its `ix:d` record expires with it;
 - `compact(token)` drops dead and expired entries from one postings string (atomically, keeping anything
-  appended meanwhile); queries call it when a list they read is mostly garbage.
+  appended meanwhile). A token's bitmap is a superset of its live documents, so compaction leaves it alone.
+
+Cost of `add`: two round trips and two Lua calls per batch whatever its size (one to look up earlier
+versions and allocate document numbers, one to write ids, records, one APPEND per distinct token of the
+batch, and the bitmap bits of dense tokens), so a batch of 1,000 events costs a few thousand Redis
+operations on the server but only two commands on the client.
 
 Records outside the retention window never get here: the Deduper classifies them `expired`.
 """
@@ -31,29 +37,74 @@ Records outside the retention window never get here: the Deduper classifies them
 from __future__ import annotations
 
 import json
-import struct
 import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 
 import numpy as np
 from redis import Redis
 
 from workers.events import Event
+from workers.postings import (
+    ACTIVE, DENSE, ENTRY, FOREVER, KINDS, PACK, SOURCES, day_date, day_number, entries_of, kind_code, live_mask,
+    source_code,
+)
 from workers.terms import name_keys, text_keys
 
-ENTRY = np.dtype([("doc", "<u4"), ("day", "<u2"), ("until", "<u2"), ("sk", "u1"), ("flags", "u1")])
-_PACK = struct.Struct("<IHHBB")
-assert _PACK.size == ENTRY.itemsize
-FOREVER = 0xFFFF
+__all__ = ["ACTIVE", "BUCKETS", "ENTRY", "FOREVER", "KINDS", "SOURCES", "DocRecord", "SearchIndex", "day_date",
+           "day_number", "event_day", "event_tokens", "kind_code", "live_mask", "source_code"]
+
 BUCKETS = 4096
-ACTIVE = 1  # flags bit: a registration in force (no end date, not terminated)
 
-SOURCES = ("other", "ocl", "clq", "lda", "news")
-KINDS = ("other", "communication", "registration", "filing", "mandate", "article")
-_EPOCH = date(1970, 1, 1).toordinal()
-
+# For each event (id, supersedes or ''): its current document number, whether an amendment already
+# supersedes it, and the current document number of what it supersedes ('' when none); then allocate
+# ARGV[1] document numbers and return the last one.
+_LOOKUP = """
+local out = {}
+local k = 2
+for a = 2, #ARGV, 2 do
+  out[#out + 1] = redis.call('HGET', KEYS[k], ARGV[a]) or ''
+  out[#out + 1] = redis.call('HEXISTS', KEYS[k + 1], ARGV[a])
+  k = k + 2
+  if ARGV[a + 1] ~= '' then
+    out[#out + 1] = redis.call('HGET', KEYS[k], ARGV[a + 1]) or ''
+    k = k + 1
+  else
+    out[#out + 1] = ''
+  end
+end
+out[#out + 1] = redis.call('INCRBY', KEYS[1], tonumber(ARGV[1]))
+return out
+"""
+# ARGV: n ids, m records, t tokens, dense threshold (bytes), then n (id, doc), m (record, ttl), t blobs.
+# KEYS: n id buckets, m record keys, t postings keys, t bitmap keys. A postings string that reaches the
+# threshold gets a bitmap of all its documents; after that each batch sets the bits of its new entries.
+_WRITE = """
+local n, m, t, dense = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local a = 5
+for i = 1, n do
+  redis.call('HSET', KEYS[i], ARGV[a], ARGV[a + 1])
+  a = a + 2
+end
+for i = n + 1, n + m do
+  local ttl = tonumber(ARGV[a + 1])
+  if ttl > 0 then redis.call('SET', KEYS[i], ARGV[a], 'EX', ttl) else redis.call('SET', KEYS[i], ARGV[a]) end
+  a = a + 2
+end
+for j = 1, t do
+  local key, bits, blob = KEYS[n + m + j], KEYS[n + m + t + j], ARGV[a]
+  a = a + 1
+  local size = redis.call('APPEND', key, blob)
+  if size >= dense then
+    if size - #blob < dense or redis.call('EXISTS', bits) == 0 then blob = redis.call('GET', key) end
+    for p = 1, #blob - 9, 10 do
+      redis.call('SETBIT', bits, struct.unpack('<I4', blob, p), 1)
+    end
+  end
+end
+return 0
+"""
 # The records of many documents as one JSON array (one reply to parse instead of hundreds); null if expired.
 _RECORDS = """
 local out = {}
@@ -66,26 +117,6 @@ if not raw or #raw < tonumber(ARGV[1]) then return 0 end
 redis.call('SET', KEYS[1], ARGV[2] .. string.sub(raw, tonumber(ARGV[1]) + 1))
 return 1
 """
-
-
-def day_number(moment: date | datetime) -> int:
-    """Days since 1970-01-01 (what postings store)."""
-    day = moment.astimezone(UTC).date() if isinstance(moment, datetime) and moment.tzinfo else moment
-    if isinstance(day, datetime):
-        day = day.date()
-    return max(0, min(FOREVER - 1, day.toordinal() - _EPOCH))
-
-
-def day_date(number: int) -> date:
-    return date.fromordinal(int(number) + _EPOCH)
-
-
-def source_code(source: str) -> int:
-    return SOURCES.index(source) if source in SOURCES else 0
-
-
-def kind_code(kind: str) -> int:
-    return KINDS.index(kind) if kind in KINDS else 0
 
 
 def event_day(event: Event, today: int) -> int:
@@ -138,10 +169,15 @@ class SearchIndex:
         self.prefix = prefix
         self._compact = redis.register_script(_COMPACT)
         self._records = redis.register_script(_RECORDS)
+        self._lookup = redis.register_script(_LOOKUP)
+        self._write = redis.register_script(_WRITE)
 
     # Key names ----------------------------------------------------------------------------------------
     def token_key(self, token: str) -> str:
         return f"{self.prefix}ix:t:{token}"
+
+    def bitmap_key(self, token: str) -> str:
+        return f"{self.prefix}ix:b:{token}"
 
     def doc_key(self, doc: int) -> str:
         return f"{self.prefix}ix:d:{doc}"
@@ -160,26 +196,28 @@ class SearchIndex:
         if not events:
             return 0
         today = day_number(now or datetime.now(UTC))
-        with self.redis.pipeline(transaction=False) as pipe:
-            for event, _ in events:
-                pipe.hget(self._bucket("id", event.id), event.id)
-                pipe.hget(self._bucket("sup", event.id), event.id)
-                if event.supersedes:
-                    pipe.hget(self._bucket("id", event.supersedes), event.supersedes)
-            found = iter(pipe.execute())
+        keys = [f"{self.prefix}ix:next"]
+        args: list[str | int] = [len(events)]
+        for event, _ in events:
+            keys += [self._bucket("id", event.id), self._bucket("sup", event.id)]
+            args += [event.id, event.supersedes or ""]
+            if event.supersedes:
+                keys.append(self._bucket("id", event.supersedes))
+        found = self._lookup(keys=keys, args=args)
+        last = int(found[-1])
         previous: dict[str, int | None] = {}
         superseded_by: dict[str, bool] = {}
         targets: dict[str, int | None] = {}
-        for event, _ in events:
-            previous[event.id] = _int(next(found))
-            superseded_by[event.id] = next(found) is not None
+        for position, (event, _) in enumerate(events):
+            previous[event.id] = _int(found[3 * position])
+            superseded_by[event.id] = bool(found[3 * position + 1])
             if event.supersedes:
-                targets[event.supersedes] = _int(next(found))
-        last = int(self.redis.incrby(f"{self.prefix}ix:next", len(events)))
-        indexed = 0
-        current: dict[str, int] = {}
+                targets[event.supersedes] = _int(found[3 * position + 2])
+        ids: list[tuple[str, str, int]] = []  # (bucket key, event id, document)
+        records: list[tuple[int, str, int]] = []  # (document, record, ttl)
         appends: dict[str, list[bytes]] = {}  # one APPEND per token per batch, entries in document order
-        with self.redis.pipeline(transaction=False) as pipe:
+        current: dict[str, int] = {}
+        with self.redis.pipeline(transaction=False) as pipe:  # rare: updates and amendments only
             for position, (event, ttl) in enumerate(events):
                 doc = last - len(events) + 1 + position
                 old = previous[event.id]
@@ -195,40 +233,62 @@ class SearchIndex:
                     superseded_by[event.supersedes] = True
                 if superseded_by[event.id]:  # its amendment is already here: it must not count again
                     pipe.hdel(self._bucket("id", event.id), event.id)
+                    current.pop(event.id, None)
                     continue
                 current[event.id] = doc
-                pipe.hset(self._bucket("id", event.id), event.id, doc)
-                pipe.set(self.doc_key(doc), DocRecord.of(event).dumps(), ex=ttl or None)
+                ids.append((self._bucket("id", event.id), event.id, doc))
+                records.append((doc, DocRecord.of(event).dumps(), ttl))
                 until = FOREVER if ttl == 0 else min(FOREVER - 1, today + -(-ttl // 86400))
-                entry = _PACK.pack(doc, event_day(event, today), until,
-                                   source_code(event.source) << 4 | kind_code(event.kind),
-                                   ACTIVE if is_active_registration(event) else 0)
+                entry = PACK.pack(doc, event_day(event, today), until,
+                                  source_code(event.source) << 4 | kind_code(event.kind),
+                                  ACTIVE if is_active_registration(event) else 0)
                 for token in event_tokens(event):
                     appends.setdefault(token, []).append(entry)
-                indexed += 1
-            for token, entries in appends.items():
-                pipe.append(self.token_key(token), b"".join(entries))
-            pipe.execute()
-        return indexed
+            if len(pipe):
+                pipe.execute()
+        self._write_batch(ids, records, appends)
+        return len(records)
+
+    def _write_batch(self, ids: list[tuple[str, str, int]], records: list[tuple[int, str, int]],
+                     appends: dict[str, list[bytes]]) -> None:
+        tokens = list(appends)
+        keys = [bucket for bucket, _, _ in ids] + [self.doc_key(doc) for doc, _, _ in records] \
+            + [self.token_key(token) for token in tokens] + [self.bitmap_key(token) for token in tokens]
+        args: list[str | int | bytes] = [len(ids), len(records), len(tokens), DENSE * ENTRY.itemsize]
+        for _, event_id, doc in ids:
+            args += [event_id, doc]
+        for _, record, ttl in records:
+            args += [record, ttl]
+        args += [b"".join(appends[token]) for token in tokens]
+        self._write(keys=keys, args=args)
 
     # Read side ----------------------------------------------------------------------------------------
-    def postings(self, tokens: Iterable[str]) -> tuple[dict[str, np.ndarray], np.ndarray]:
-        """The entries of each token (sorted by document number) and the dead-document bitmap, read in one
-        round trip. A token with no postings maps to an empty array."""
+    def sizes(self, tokens: Iterable[str]) -> dict[str, tuple[int, bool]]:
+        """Postings count of each token and whether it has a bitmap, in one round trip."""
         names = sorted(set(tokens))
         with self.redis.pipeline(transaction=False) as pipe:
             for token in names:
+                pipe.strlen(self.token_key(token))
+                pipe.exists(self.bitmap_key(token))
+            raw = pipe.execute()
+        return {token: (int(raw[2 * i]) // ENTRY.itemsize, bool(raw[2 * i + 1])) for i, token in enumerate(names)}
+
+    def read(self, full: Iterable[str], bitmaps: Iterable[str]) -> tuple[dict[str, np.ndarray],
+                                                                         dict[str, np.ndarray], np.ndarray]:
+        """The entries of each token of `full` (sorted by document number), the bitmap of each token of
+        `bitmaps`, and the dead-document bitmap, read in one round trip."""
+        full, bitmaps = sorted(set(full)), sorted(set(bitmaps))
+        with self.redis.pipeline(transaction=False) as pipe:
+            for token in full:
                 pipe.get(self.token_key(token))
+            for token in bitmaps:
+                pipe.get(self.bitmap_key(token))
             pipe.get(self.dead_key)
             raw = pipe.execute()
-        out = {}
-        for token, value in zip(names, raw, strict=False):
-            data = value or b""
-            entries = np.frombuffer(data[: len(data) - len(data) % ENTRY.itemsize], dtype=ENTRY)
-            if len(entries) > 1 and not bool(np.all(entries["doc"][1:] > entries["doc"][:-1])):
-                entries = np.unique(entries)  # concurrent writers may interleave; unique sorts by doc first
-            out[token] = entries
-        return out, np.frombuffer(raw[-1] or b"", dtype=np.uint8)
+        entries = {token: entries_of(value) for token, value in zip(full, raw, strict=False)}
+        bits = {token: np.frombuffer(value or b"", dtype=np.uint8)
+                for token, value in zip(bitmaps, raw[len(full):], strict=False)}
+        return entries, bits, np.frombuffer(raw[-1] or b"", dtype=np.uint8)
 
     def records(self, docs: Sequence[int]) -> list[DocRecord | None]:
         """The records of `docs` (None for one that has expired), decoded in one JSON pass."""
@@ -253,16 +313,5 @@ class SearchIndex:
         return dropped
 
 
-def live_mask(entries: np.ndarray, dead: np.ndarray, today: int) -> np.ndarray:
-    """True for entries whose document is neither replaced nor past its last day."""
-    docs = entries["doc"]
-    byte = docs >> 3
-    inside = byte < len(dead)
-    bits = np.zeros(len(docs), dtype=bool)
-    if len(dead):
-        bits[inside] = (dead[byte[inside]] >> (7 - (docs[inside] & 7)).astype(np.uint8)) & 1 == 1
-    return ~bits & (entries["until"] >= today)
-
-
-def _int(value: bytes | None) -> int | None:
-    return int(value) if value is not None else None
+def _int(value: bytes | str | None) -> int | None:
+    return int(value) if value not in (None, b"", "") else None

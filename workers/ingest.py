@@ -15,7 +15,7 @@ from redis import Redis
 
 from workers import fanout
 from workers.dedupe import Classified, Deduper, Verdict
-from workers.events import Event
+from workers.events import Event, changes
 from workers.index import SearchIndex
 from workers.settings import Settings
 from workers.store import EventStore
@@ -52,11 +52,18 @@ def ingest(redis: Redis, settings: Settings, events: Iterable[Event], *, alert: 
     classified = Deduper(redis, settings).classify(events)
     report = IngestReport(counts=Counter(item.verdict.value for item in classified))
     kept = [item for item in classified if item.verdict in (Verdict.NEW, Verdict.UPDATED)]
-    EventStore(redis, settings.redis_prefix).save((item.event, item.ttl) for item in kept)
+    store = EventStore(redis, settings.redis_prefix)
+    updated = [item for item in kept if item.verdict is Verdict.UPDATED and alert]
+    # An amendment that supersedes another record is compared with that record, else with its own last version.
+    previous = store.get_many([item.other if item.other == item.event.supersedes else item.event.id
+                               for item in updated])
+    amended = {item.event.id: changes(before, item.event)
+               for item, before in zip(updated, previous, strict=True) if before is not None}
+    store.save((item.event, item.ttl) for item in kept)
     SearchIndex(redis, settings.redis_prefix).add([(item.event, item.ttl) for item in kept])
     to_alert = [item for item in kept if alertable(item)]
     if alert:
-        report.alerted = fanout.fan_out(redis, settings, to_alert)
+        report.alerted = fanout.fan_out(redis, settings, to_alert, amended)
     else:
         report.baseline = len(to_alert)
     return report

@@ -68,7 +68,7 @@ class Settings(BaseSettings):
     max_failures: int = Field(10, ge=1)
     http_timeout: float = Field(20.0, gt=0)
     contact: str = ""
-    alert_channel: str = "console:alerts"
+    alert_channel: str | None = None
     sources: list[str] = Field(default_factory=lambda: ["feeds", "ocl", "lda", "clq"])
     feeds: list[FeedConfig] = Field(default_factory=list)
     news_terms: list[str] = Field(default_factory=list)
@@ -112,7 +112,9 @@ class Settings(BaseSettings):
 
     @field_validator("alert_channel")
     @classmethod
-    def _channel_shape(cls, value: str) -> str:
+    def _channel_shape(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
         platform, _, rest = value.partition(":")
         if platform not in {"console", "slack", "discord"} or not rest:
             raise ValueError("expected console:<name>, slack:<team>/<channel> or discord:<guild>/<channel>")

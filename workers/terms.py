@@ -87,13 +87,24 @@ def name_keys(name: str) -> list[str]:
 
 
 def text_keys(text: str) -> list[str]:
-    """What free text is indexed under: its words and the joined key of each hyphenated compound."""
-    keys = words(text)
-    for compound in _COMPOUND.findall(_clean(text)):
+    """What free text is indexed under: its words and the joined key of each hyphenated compound.
+
+    Works per whitespace-separated chunk (no word, acronym or compound spans whitespace), and chunks repeat
+    across records ("Registrant:", names, subject labels), so each chunk is normalised once per process."""
+    keys: list[str] = []
+    for chunk in text.split():
+        keys.extend(_chunk_keys(chunk))
+    return keys
+
+
+@lru_cache(maxsize=1 << 17)
+def _chunk_keys(chunk: str) -> tuple[str, ...]:
+    keys = words(chunk)
+    for compound in _COMPOUND.findall(_clean(chunk)):
         parts = tokens(compound)
         if len(parts) > 1:
             keys.append(joined(parts))
-    return keys
+    return tuple(keys)
 
 
 @lru_cache(maxsize=1 << 16)

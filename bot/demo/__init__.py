@@ -63,6 +63,7 @@ def run_demo(settings: Settings) -> int:
             "news_terms": DEMO_TERMS,
             "google_news_url": f"{server.base_url}/rss/search",
             "alert_channel": "console:demo",
+            "batch_threshold": 1000,  # show every alert (a real burst becomes one summary message)
         })
         configure(demo_settings)
         first = _poll(conn, demo_settings, "first poll")

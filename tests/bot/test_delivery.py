@@ -27,15 +27,17 @@ def article(n: int) -> Event:
 class FlakyPoster:
     """Posts to the console, but fails with `error` on the post numbered `fail_at`."""
 
+    min_interval = 0.0
+
     def __init__(self, error: Exception, fail_at: int) -> None:
         self.console = ConsolePoster()
         self.error, self.fail_at, self.calls = error, fail_at, 0
 
-    def post(self, channel: str, message: Message) -> str:
+    def post(self, channel: str, message: Message, *, thread: str | None = None) -> str:
         self.calls += 1
         if self.calls == self.fail_at:
             raise self.error
-        return self.console.post(channel, message)
+        return self.console.post(channel, message, thread=thread)
 
 
 @pytest.fixture
@@ -83,4 +85,4 @@ def test_fan_out_enqueues_a_retried_delivery_job(redis: Redis, make_settings) ->
     [job] = Queue("deliver", connection=redis).jobs
     assert job.func_name == "bot.delivery.deliver"
     assert job.args[0] == "console:room" and [ref[0] for ref in job.args[1]] == [i.event.id for i in items]
-    assert job.retries_left == 5
+    assert job.retries_left == 5 and job.args[2] == "alerts"

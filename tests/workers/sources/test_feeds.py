@@ -420,7 +420,7 @@ def test_first_poll_is_a_silent_baseline_then_new_items_alert(
     queue = deliver_queue(redis)
     assert queue.count == 1
     [job] = queue.get_jobs()
-    [[event_id, _version, verdict]] = job.args[1]
+    [[event_id, _version, verdict, _changes]] = job.args[1]
     assert verdict == "new"
     event = EventStore(redis, settings.redis_prefix).get(event_id)
     assert event is not None

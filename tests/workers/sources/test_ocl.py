@@ -111,7 +111,7 @@ def deliver_queue(redis: Redis) -> rq.Queue:
 
 def alerted_refs(redis: Redis) -> list[list[str]]:
     """[event id, version, verdict] of every alert waiting on the deliver queue."""
-    return [ref for job in deliver_queue(redis).get_jobs() for ref in job.args[1]]
+    return [ref[:3] for job in deliver_queue(redis).get_jobs() for ref in job.args[1]]
 
 
 def methods(feed_server: FeedServer, path: str) -> list[str]:
