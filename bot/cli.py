@@ -16,12 +16,14 @@ from pathlib import Path
 import redis
 from rq import Queue, SimpleWorker
 
+from bot import channels_cli
 from workers.connection import connect
 from workers.errors import SourceError
 from workers.health import StateStore
 from workers.jobs import QUEUES, enabled_sources, enqueue_poll
 from workers.settings import Settings, SettingsError, current
 from workers.sources import SOURCES, UnknownSourceError, build_source
+from workers.subscriptions import SubscriptionError
 
 log = logging.getLogger("lobbybot")
 Command = Callable[[argparse.Namespace, Settings], int]
@@ -232,6 +234,7 @@ def build_parser() -> argparse.ArgumentParser:
     alias = add("alias", cmd_alias, "names that mean the same organisation (AWS = Amazon Web Services)")
     alias.add_argument("action", choices=("add", "list"))
     alias.add_argument("names", nargs="*", metavar="NAME", help="add: NAME ALIAS…")
+    channels_cli.register(add)
     web = add("web", cmd_web, "serve /healthz on $PORT")
     web.add_argument("--port", type=int, help="default: $PORT")
     return parser
@@ -245,7 +248,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request drowns the poll summary
         return args.func(args, settings)
-    except (SettingsError, UsageError, UnknownSourceError) as exc:
+    except (SettingsError, UsageError, UnknownSourceError, SubscriptionError) as exc:
         print(f"lobbybot {args.command}: {exc}", file=sys.stderr)
         return 2
     except SourceError as exc:

@@ -35,6 +35,7 @@ from bot import render
 from bot.posters import Poster, poster_for
 from workers.errors import PermanentDeliveryError, TransientDeliveryError
 from workers.events import Event
+from workers.health import utcnow
 from workers.jobs import job_redis
 from workers.settings import current
 from workers.store import EventStore
@@ -64,8 +65,8 @@ def channel_lock(redis: Redis, key: str) -> Iterator[None]:
 def deliver(channel: str, refs: list[list[Any]], mode: str = "alerts", label: str = "",
             poster: Poster | None = None) -> int:
     """Post `refs` ([event id, version, verdict, changes]) to `channel` as single alerts (`alerts`), one summary
-    (`batch`), a digest (`digest`, titled `label`) or a notice (`notice`: `label` is the text, refs are
-    [[notice id]]). Returns how many alerts (or notices) were posted."""
+    (`batch`), a digest (`digest`, titled `label`) or a source-health notice (`notice`: refs are
+    [[notice id, source, status, reason, action]]). Returns how many alerts (or notices) were posted."""
     settings = current()
     redis = job_redis(settings)
     prefix = settings.redis_prefix
@@ -98,9 +99,11 @@ def _claim(redis: Redis, keys: list[str]) -> list[bool]:
 
 
 def _mark(redis: Redis, keys: list[str], message_id: str) -> None:
+    """Record the post: '<message id> <UTC time>' (what `lobbybot explain` shows)."""
+    value = f"{message_id} {utcnow().isoformat(timespec='seconds')}"
     with redis.pipeline(transaction=False) as pipe:
         for key in keys:
-            pipe.set(key, message_id, ex=DELIVERED_TTL)
+            pipe.set(key, value, ex=DELIVERED_TTL)
         pipe.execute()
 
 
@@ -123,10 +126,11 @@ def _post(redis: Redis, poster: Poster, channel: str, message: render.Message, k
 def _deliver(redis: Redis, prefix: str, channel: str, refs: list[list[Any]], mode: str, label: str,
              poster: Poster) -> int:
     if mode == "notice":
-        keys = [f"{prefix}delivered:{channel}:notice:{refs[0][0]}"]
+        notice_id, source, status, reason, action = refs[0]
+        keys = [f"{prefix}delivered:{channel}:notice:{notice_id}"]
         if not _claim(redis, keys)[0]:
             return 0
-        _post(redis, poster, channel, render.Message(label.split("\n")), keys)
+        _post(redis, poster, channel, render.notice(source, status, reason, action), keys)
         return 1
     keys = [_key(prefix, channel, ref[0], ref[1]) for ref in refs]
     claimed = _claim(redis, keys)

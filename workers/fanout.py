@@ -3,7 +3,8 @@
 Redis keys (prefix `LOBBYBOT_REDIS_PREFIX`):
 
     {prefix}held:{subscription id}   ZSET of alert refs (JSON) waiting for a digest or the end of quiet hours,
-                                     scored by when they were held
+                                     scored by when they were held (`workers.digests` releases them)
+    {prefix}held:subs                SET of subscription ids with something held
     {prefix}why:{event id}           HASH channel → JSON decision, for `lobbybot explain` (expires after 30 days)
 
 For each event the matching subscriptions are grouped by channel (two subscriptions of one channel post once).
@@ -51,7 +52,11 @@ def enqueue_delivery(redis: Redis, channel: str, refs: Sequence[Ref], *, mode: s
 
 
 def hold(redis: Redis, prefix: str, sub: Subscription, ref: Ref, now: datetime) -> None:
-    redis.zadd(f"{prefix}held:{sub.id}", {json.dumps(ref): now.timestamp()})
+    """Keep `ref` for `sub`'s next digest or the end of its quiet hours (`workers.digests` releases it)."""
+    with redis.pipeline() as pipe:
+        pipe.zadd(f"{prefix}held:{sub.id}", {json.dumps(ref): now.timestamp()})
+        pipe.sadd(f"{prefix}held:subs", sub.id)
+        pipe.execute()
 
 
 def _decision(what: str, now: datetime, sub: Subscription | None = None) -> str:

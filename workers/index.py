@@ -47,7 +47,18 @@ from redis import Redis
 
 from workers.events import Event
 from workers.postings import (
-    ACTIVE, DENSE, ENTRY, FOREVER, KINDS, PACK, SOURCES, day_date, day_number, entries_of, kind_code, live_mask,
+    ACTIVE,
+    DENSE,
+    ENTRY,
+    FOREVER,
+    KINDS,
+    PACK,
+    SOURCES,
+    day_date,
+    day_number,
+    entries_of,
+    kind_code,
+    live_mask,
     source_code,
 )
 from workers.terms import name_keys, text_keys
@@ -233,7 +244,6 @@ class SearchIndex:
                     superseded_by[event.supersedes] = True
                 if superseded_by[event.id]:  # its amendment is already here: it must not count again
                     pipe.hdel(self._bucket("id", event.id), event.id)
-                    current.pop(event.id, None)
                     continue
                 current[event.id] = doc
                 ids.append((self._bucket("id", event.id), event.id, doc))

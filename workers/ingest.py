@@ -7,6 +7,7 @@ source never floods a channel.
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -60,6 +61,7 @@ def ingest(redis: Redis, settings: Settings, events: Iterable[Event], *, alert: 
     amended = {item.event.id: changes(before, item.event)
                for item, before in zip(updated, previous, strict=True) if before is not None}
     store.save((item.event, item.ttl) for item in kept)
+    _remember_cross_feed_duplicates(redis, settings, classified)
     SearchIndex(redis, settings.redis_prefix).add([(item.event, item.ttl) for item in kept])
     to_alert = [item for item in kept if alertable(item)]
     if alert:
@@ -91,3 +93,17 @@ def ingest_all(redis: Redis, settings: Settings, events: Iterable[Event], *, ale
         if progress:
             progress(done + len(chunk))
     return report
+
+
+def _remember_cross_feed_duplicates(redis: Redis, settings: Settings, classified: list[Classified]) -> None:
+    """An article dropped as a copy of another one is never stored: note which, for `lobbybot explain`."""
+    copies = [item for item in classified if item.verdict is Verdict.DUPLICATE and item.other != item.event.id]
+    if not copies:
+        return
+    with redis.pipeline(transaction=False) as pipe:
+        for item in copies:
+            key = f"{settings.redis_prefix}why:{item.event.id}"
+            pipe.hset(key, "*", json.dumps({"decision": f"a duplicate of {item.other} (same article in another "
+                                                        "feed), so it was not posted again"}))
+            pipe.expire(key, settings.news_ttl_days * 86400)
+        pipe.execute()

@@ -22,6 +22,7 @@ from rq import Queue, Retry, get_current_job
 from rq.exceptions import DuplicateJobError
 from rq.job import Job
 
+from workers import digests, notices
 from workers.connection import connect
 from workers.health import SourceState, StateStore, utcnow
 from workers.ingest import IngestReport, ingest_all
@@ -81,6 +82,7 @@ def poll_source(name: str, alert_baseline: bool = False) -> dict[str, Any]:
     }
     state.last_counts = {key: value for key, value in summary.items() if isinstance(value, int)}
     states.save(state)
+    notices.announce(redis, settings, state)
     log.info("poll %s: %s fetched (%s unchanged), %s skipped; %s; health %s", name, result.fetched,
              result.not_modified, result.skipped, report.line(), state.status)
     if result.more:
@@ -122,6 +124,12 @@ def next_due(state: SourceState, settings: Settings) -> datetime | None:
     due = state.last_poll + timedelta(minutes=settings.poll_minutes)
     retries = [e.retry_at for e in state.endpoints.values() if e.retry_at and e.status in ("failing", "blocked")]
     return min([due, *retries])
+
+
+def dispatch_digests() -> list[int]:
+    """Cron job: release the digests and quiet-hour holds that are due; return the subscriptions released."""
+    settings = current()
+    return digests.dispatch_digests(job_redis(settings), settings)
 
 
 def dispatch_polls() -> list[str]:

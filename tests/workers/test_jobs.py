@@ -55,7 +55,8 @@ def test_rq_cron_config_registers_the_dispatcher(redis: Redis, make_settings, fe
     schedulers = [CronScheduler(connection=redis) for _ in range(2)]
     for scheduler in schedulers:
         scheduler.load_config_from_file("workers.schedule")
-        assert [job.func_name for job in scheduler.get_jobs()] == ["workers.jobs.dispatch_polls"]
+        assert [job.func_name for job in scheduler.get_jobs()] == ["workers.jobs.dispatch_polls",
+                                                                   "workers.jobs.dispatch_digests"]
         scheduler.enqueue_jobs()
     SimpleWorker([Queue("default", connection=redis)], connection=redis).work(burst=True)
 

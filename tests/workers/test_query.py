@@ -234,3 +234,19 @@ def test_since_accepts_a_date(redis: Redis, settings: Settings) -> None:
     """--since in the future finds nothing."""
     load(redis, settings, comm("1"))
     assert search(redis, settings, ["hydro-quebec"], since=date.today() + timedelta(days=2)).total == 0
+
+
+def test_dense_tokens_answer_like_sparse_ones(redis: Redis, settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tokens with a bitmap of their documents (dense ones) give exactly the answers their postings give."""
+    events = [comm("1"), comm("2", institutions=("Transport Canada",)), comm("3", organization="Bombardier Inc.", organization_fr=""),
+              registration("r"), article("a", "Hydro-Québec and Transport Canada")]
+    load(redis, settings, *events[:2])
+    monkeypatch.setattr("workers.index.DENSE", 2)  # from the next batch on, every list of 2+ postings is dense
+    load(redis, settings, *events[2:])
+    index = SearchIndex(redis, settings.redis_prefix)
+    assert redis.exists(index.bitmap_key("canada")) and redis.exists(index.bitmap_key("hydroquebec"))
+    assert search(redis, settings, ["hydro-quebec"]).total == 3
+    assert search(redis, settings, ["Transport Canada"]).total == 2
+    assert search(redis, settings, ["hydro-quebec", "transport canada"]).total == 2
+    assert search(redis, settings, ["bombardier", "finance canada"]).total == 1
+    assert search(redis, settings, ["hydro quebec", "chrystia freeland", "energy"]).total == 2

@@ -74,8 +74,10 @@ def filing_event(filing: dict[str, Any]) -> Event:
     """One filing → one event; raises KeyError/TypeError/ValueError on a filing missing what identifies it."""
     uuid = str(filing["filing_uuid"])
     registrant, client = filing["registrant"], filing["client"]
-    year, period = filing.get("filing_year"), filing.get("filing_period") or "registration"
     filing_type = str(filing.get("filing_type") or "")
+    year = filing.get("filing_year")
+    # A registration (RR/RA) carries the quarter it was filed in as its period: never group it with that report.
+    period = "registration" if filing_type in ("RR", "RA") else filing.get("filing_period") or "registration"
     activities = filing.get("lobbying_activities") or []
     lobbyists: dict[str, None] = {}
     institutions: dict[str, None] = {}
@@ -87,13 +89,14 @@ def filing_event(filing: dict[str, Any]) -> Event:
                 lobbyists[name] = None
         for entity in activity.get("government_entities") or []:
             if entity.get("name"):
-                institutions[str(entity["name"]).title()] = None
+                name = str(entity["name"])  # "SENATE" is softened; "Commerce, Dept of (DOC)" is kept as written
+                institutions[name.title() if name.isupper() else name] = None
         issue = activity.get("general_issue_code_display") or activity.get("general_issue_code")
         if issue:
             subjects[str(issue)] = None
     amount = _money(filing.get("income")) or _money(filing.get("expenses"))
-    amended = "A" in filing_type[1:] or filing_type == "RA"
-    terminated = "T" in filing_type[1:]
+    amended = "A" in filing_type[1:] or "@" in filing_type[1:]  # nA/nAY, RA; n@/n@Y amend a termination
+    terminated = "T" in filing_type[1:] or "@" in filing_type[1:]
     display = filing.get("filing_type_display") or filing_type
     client_name, registrant_name = str(client.get("name") or ""), str(registrant.get("name") or "")
     who = client_name if client_name == registrant_name else f"{client_name} via {registrant_name}"
@@ -156,21 +159,35 @@ class LdaSource:
         wanted = self.endpoints()
         for gone in set(state.endpoints) - set(wanted):
             del state.endpoints[gone]
-        for key, filters in wanted.items():
+
+        def turn(key: str) -> tuple[bool, datetime]:
+            # A cut pass continues first, then the filter polled longest ago: no filter starves behind the others.
+            endpoint = state.endpoint(key)
+            return "next" not in endpoint.memo, endpoint.last_attempt or datetime.min.replace(tzinfo=UTC)
+
+        throttled: SourceError | None = None
+        for key in sorted(wanted, key=turn):
             endpoint = state.endpoint(key)
             if not endpoint.due(utcnow()):
                 continue
+            if throttled is not None:  # Retry-After holds for the whole API, not for one filter
+                endpoint.failed(throttled, utcnow(), max_failures=self.settings.max_failures)
+                continue
             events: list[Event] = []
+            failed = False
             try:
-                finished = self._read(endpoint, filters, http, events, result, started)
+                finished = self._read(endpoint, wanted[key], http, events, result, started)
             except SourceError as error:
                 endpoint.failed(error, utcnow(), max_failures=self.settings.max_failures)
-                finished = False
-            result.batches[key] = events
+                finished, failed = False, True
+                throttled = error if error.status == 429 else None
+            # Pages come in posting order, so the last version read of a filing is its latest: an original re-read
+            # in the overlap window beside its amendment must not flip the record back (dedupe keeps one version).
+            result.batches[key] = list({event.id: event for event in events}.values())
             if finished:
                 endpoint.memo.pop("next", None)
                 endpoint.succeeded(utcnow(), skipped=int(endpoint.memo.pop("skipped", "0")))
-            elif "next" in endpoint.memo and endpoint.status not in ("failing", "blocked", "disabled"):
+            elif "next" in endpoint.memo and not failed:
                 result.more = True
                 endpoint.reason = f"checkpointed; continuing from {endpoint.memo['next']}"
         state.roll_up()
@@ -193,12 +210,17 @@ class LdaSource:
             result.skipped += 1
             endpoint.memo["skipped"] = str(int(endpoint.memo.get("skipped", "0")) + 1)
 
+        pages = 0
         while url:
-            if time.monotonic() - started > TIME_BUDGET_SECONDS:
-                endpoint.memo["next"] = url
+            # Out of time: a pass under way is checkpointed for a follow-up; one not started waits for its turn.
+            # The first page of a poll is always read, so every poll makes progress.
+            if result.fetched and time.monotonic() - started > TIME_BUDGET_SECONDS:
+                if pages:
+                    endpoint.memo["next"] = url
                 return False
             endpoint.memo["next"] = url  # a failure below resumes here
             data = self._get_json(url, http, result)
+            pages += 1
             page_events, url = parse_page(data, skip)
             events.extend(page_events)
             for event in page_events:
