@@ -27,6 +27,8 @@ from workers.subscriptions import SubscriptionError
 
 log = logging.getLogger("lobbybot")
 Command = Callable[[argparse.Namespace, Settings], int]
+WORKER_MONITORING_SECONDS = 10
+WORKER_MAINTENANCE_SECONDS = 30
 
 
 class UsageError(Exception):
@@ -172,8 +174,12 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
 
     conn = connect(settings)
     queues = [Queue(name, connection=conn) for name in args.queues or QUEUES]
-    HerokuWorker(queues, connection=conn).work(with_scheduler=True, logging_level=settings.log_level,
-                                                burst=args.burst)
+    # A worker killed mid-job (SIGKILL, OOM) leaves its job "started" until the job's heartbeat lapses
+    # (monitoring interval + 60 s); another worker's maintenance then retries it. Short intervals bound that
+    # delay at about two minutes instead of RQ's default ten.
+    worker = HerokuWorker(queues, connection=conn, job_monitoring_interval=WORKER_MONITORING_SECONDS,
+                          maintenance_interval=WORKER_MAINTENANCE_SECONDS)
+    worker.work(with_scheduler=True, logging_level=settings.log_level, burst=args.burst)
     return 0
 
 

@@ -236,10 +236,12 @@ def test_since_accepts_a_date(redis: Redis, settings: Settings) -> None:
     assert search(redis, settings, ["hydro-quebec"], since=date.today() + timedelta(days=2)).total == 0
 
 
-def test_dense_tokens_answer_like_sparse_ones(redis: Redis, settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_dense_tokens_answer_like_sparse_ones(redis: Redis, settings: Settings,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
     """Tokens with a bitmap of their documents (dense ones) give exactly the answers their postings give."""
-    events = [comm("1"), comm("2", institutions=("Transport Canada",)), comm("3", organization="Bombardier Inc.", organization_fr=""),
-              registration("r"), article("a", "Hydro-Québec and Transport Canada")]
+    events = [comm("1"), comm("2", institutions=("Transport Canada",)),
+              comm("3", organization="Bombardier Inc.", organization_fr=""), registration("r"),
+              article("a", "Hydro-Québec and Transport Canada")]
     load(redis, settings, *events[:2])
     monkeypatch.setattr("workers.index.DENSE", 2)  # from the next batch on, every list of 2+ postings is dense
     load(redis, settings, *events[2:])
