@@ -160,8 +160,9 @@ class ClqSource:
         except SourceError as error:
             endpoint.failed(error, utcnow(), max_failures=self.settings.max_failures)
         else:
-            reason = endpoint.reason if endpoint.reason.startswith(str(today)) else ""
-            endpoint.succeeded(utcnow(), skipped=skipped, reason=reason)
+            if not result.more or endpoint.baseline_done:  # a first pass cut short is not the baseline yet
+                reason = endpoint.reason if endpoint.reason.startswith(str(today)) else ""
+                endpoint.succeeded(utcnow(), skipped=skipped, reason=reason)
         result.batches["mandates"] = events
         result.skipped += skipped
         state.roll_up()

@@ -95,7 +95,7 @@ def filing_event(filing: dict[str, Any]) -> Event:
         if issue:
             subjects[str(issue)] = None
     amount = _money(filing.get("income")) or _money(filing.get("expenses"))
-    amended = "A" in filing_type[1:] or "@" in filing_type[1:]  # nA/nAY, RA; n@/n@Y amend a termination
+    amended = "A" in filing_type[1:] or filing_type == "RA"  # nA/nAY, RA; n@/n@Y amend a termination
     terminated = "T" in filing_type[1:] or "@" in filing_type[1:]
     display = filing.get("filing_type_display") or filing_type
     client_name, registrant_name = str(client.get("name") or ""), str(registrant.get("name") or "")
