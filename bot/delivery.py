@@ -35,6 +35,7 @@ from bot import render
 from bot.posters import Poster, poster_for
 from workers.errors import PermanentDeliveryError, TransientDeliveryError
 from workers.events import Event
+from workers.fanout import DELIVERY_RETRY
 from workers.health import utcnow
 from workers.jobs import job_redis
 from workers.settings import current
@@ -75,7 +76,9 @@ def deliver(channel: str, refs: list[list[Any]], mode: str = "alerts", label: st
         with channel_lock(redis, f"{prefix}lock:deliver:{channel}"):
             return _deliver(redis, prefix, channel, refs, mode, label, poster)
     except ChannelBusy:
-        Queue("deliver", connection=redis).enqueue_in(timedelta(seconds=2), deliver, channel, refs, mode, label)
+        # The same retries as the original: a worker killed while running this job must not lose its alerts.
+        Queue("deliver", connection=redis).enqueue_in(timedelta(seconds=2), deliver, channel, refs, mode, label,
+                                                      retry=DELIVERY_RETRY, failure_ttl=7 * 86400)
         log.info("deliver to %s: channel busy, rescheduled in 2 s", channel)
         return 0
     except PermanentDeliveryError as exc:

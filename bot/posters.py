@@ -28,8 +28,9 @@ class ConsolePoster:
 
     min_interval = 0.0
 
-    def __init__(self, stream: TextIO | None = None) -> None:
+    def __init__(self, stream: TextIO | None = None, *, min_interval: float = 0.0) -> None:
         self.stream = stream
+        self.min_interval = min_interval  # LOBBYBOT_CONSOLE_INTERVAL: pace posts like a real platform
 
     def post(self, channel: str, message: Message, *, thread: str | None = None) -> str:
         stream = self.stream or sys.stdout
@@ -46,5 +47,5 @@ class ConsolePoster:
 def poster_for(channel: str, settings: Settings | None = None) -> Poster:
     platform = channel.partition(":")[0]
     if platform == "console":
-        return ConsolePoster()
+        return ConsolePoster(min_interval=settings.console_interval if settings else 0.0)
     raise ValueError(f"no poster for {platform!r} channels yet (channel {channel!r})")

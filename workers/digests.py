@@ -48,7 +48,9 @@ def due(sub: Subscription, last: datetime | None, now: datetime) -> bool:
     if sub.digest == "realtime":
         return not sub.in_quiet_hours(now)
     slot = last_slot(sub, now)
-    return last is None or last < slot
+    # Never released yet: the first digest waits for the first slot after the subscription was made, instead
+    # of going out at the next dispatch (within a minute of the first held alert).
+    return (last or sub.created_at) < slot
 
 
 def dispatch_digests(redis: Redis, settings: Settings, now: datetime | None = None) -> list[int]:

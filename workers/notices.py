@@ -34,7 +34,7 @@ def announce(redis: Redis, settings: Settings, state: SourceState) -> list[str]:
     if status == "ok" and before not in BAD:
         return []
     subs = [sub for sub in SubscriptionStore(redis, settings.redis_prefix).all()
-            if not sub.paused and (not sub.sources or state.name in sub.sources)]
+            if not sub.paused and sub.depends_on(state.name)]
     channels = sorted({sub.channel for sub in subs})
     notice_id = f"{state.name}:{status}:{state.last_attempt.isoformat() if state.last_attempt else ''}"
     for channel in channels:

@@ -64,6 +64,7 @@ class Settings(BaseSettings):
     retention_days: int = Field(730, ge=1)
     news_ttl_days: int = Field(30, ge=1)
     batch_threshold: int = Field(5, ge=1)
+    console_interval: float = Field(0.0, ge=0)  # seconds between two console posts (pacing, crash tests)
     poll_minutes: int = Field(15, ge=1)
     max_failures: int = Field(10, ge=1)
     http_timeout: float = Field(20.0, gt=0)

@@ -39,6 +39,8 @@ Digest = Literal["realtime", "daily", "weekly"]
 AUDIT_KEEP = 10_000
 _CHANNEL = re.compile(r"^(console:[\w.-]+|slack:[\w.-]+/[\w.-]+|discord:\d+/\d+)$")
 _QUIET = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)$")
+# The `feeds` source emits events whose source is `news`: a source filter may name either.
+_EVENT_SOURCE = {"feeds": "news"}
 
 
 class SubscriptionError(ValueError):
@@ -92,7 +94,13 @@ class Subscription(BaseModel):
 
     def wants(self, event: Event) -> bool:
         """The source and kind filters (the terms are checked by the matcher)."""
-        return (not self.sources or event.source in self.sources) and (not self.kinds or event.kind in self.kinds)
+        return self.depends_on(event.source) and (not self.kinds or event.kind in self.kinds)
+
+    def depends_on(self, source: str) -> bool:
+        """Whether records of `source` (a source name such as `feeds`, or an event's source such as `news`) can
+        reach this subscription: it has no source filter, or its filter names that source."""
+        wanted = {_EVENT_SOURCE.get(name, name) for name in self.sources}
+        return not wanted or _EVENT_SOURCE.get(source, source) in wanted
 
     def in_quiet_hours(self, moment: datetime) -> bool:
         if not self.quiet:

@@ -95,13 +95,19 @@ def _mandate(number: str, items: list[dict[str, Any]]) -> Event:
     summary = str(first.get("mandateSummary") or "").strip()
     kind = "lobbyiste-conseil" if consultant else "lobbyiste d'entreprise ou d'organisation"
     return Event(
-        id=f"clq:mandate:{number}", version=(updated or published or utcnow()).isoformat(), source="clq",
+        id=f"clq:mandate:{number}", version=(updated or published).isoformat() if (updated or published) else "undated",
+        source="clq",
         kind="mandate", title=f"{enterprise or 'Mandat'} : mandat de {kind}" + (
             f" ({len(lobbyists)} lobbyistes)" if len(lobbyists) > 1 else ""),
         summary=summary[:1000], url=SEARCH_PAGE, language="fr", occurred_at=published,
         published_at=published, organization=enterprise, registrant=enterprise, lobbyists=lobbyists,
         status=str(first.get("status") or "").lower(),
     )
+
+
+def _version(moment: datetime | None) -> str:
+    """A mandate's version: its last update (a stable placeholder when the item carries no date at all)."""
+    return moment.isoformat() if moment else "undated"
 
 
 class ClqSource:

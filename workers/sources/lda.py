@@ -7,8 +7,9 @@ or registrant filter (`LOBBYBOT_LDA_CLIENTS`, `LOBBYBOT_LDA_REGISTRANTS`), or on
 
 Identity (docs/adr/0002-lda-filing-identity.md): an amendment (`1A`, `2A`, `RA`, …) is a complete restatement
 with its own `filing_uuid` that supersedes the filing for the same registrant, client, year and period. So the
-event id is that group — `lda:filing:<registrant id>-<client id>-<year>-<period>` — and the version is the
-`filing_uuid`: the overlap window re-reads the same uuid (a duplicate), an amendment is an update.
+event id is that group — `lda:filing:<registrant id>-<client id>-<year>-<period>`, the period of a registration
+(RR/RA) being `registration` as it carries the quarter it was filed in — and the version is the `filing_uuid`:
+the overlap window re-reads the same uuid (a duplicate), an amendment is an update.
 
 Politeness: a request budget per minute (15 anonymous, 120 with `LOBBYBOT_LDA_API_KEY`, or
 `LOBBYBOT_LDA_REQUESTS_PER_MINUTE`), requests spaced to fit it; a 429 waits as long as `Retry-After` says; a
@@ -95,7 +96,7 @@ def filing_event(filing: dict[str, Any]) -> Event:
         if issue:
             subjects[str(issue)] = None
     amount = _money(filing.get("income")) or _money(filing.get("expenses"))
-    amended = "A" in filing_type[1:] or filing_type == "RA"  # nA/nAY, RA; n@/n@Y amend a termination
+    amended = "A" in filing_type[1:] or "@" in filing_type[1:]  # nA/nAY, RA; n@/n@Y amend a termination
     terminated = "T" in filing_type[1:] or "@" in filing_type[1:]
     display = filing.get("filing_type_display") or filing_type
     client_name, registrant_name = str(client.get("name") or ""), str(registrant.get("name") or "")

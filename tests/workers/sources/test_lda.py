@@ -294,8 +294,7 @@ def test_registrations_terminations_and_amendments_are_told_apart(make_settings:
 
     events = load(make_settings(), tmp_path, data)[0]
 
-    registration, termination, amended, termination_amended = (
-        events[1], events[2], events[3], events[4])
+    _, registration, termination, amended, termination_amended = events
     assert "Registration 2026" in registration.title and registration.status == "active"
     assert "Amendment" not in registration.summary
     assert termination.status == "terminated"
@@ -564,11 +563,36 @@ def test_out_of_time_every_poll_makes_progress_and_no_filter_starves(
     polls = [poll_directly(source, state) for _ in range(3)]
 
     assert [fetched for _, _, fetched in polls] == [1, 1, 1]
-    assert polls[0][1] is True  # the first pass was cut: a follow-up should run
+    assert [more for _, more, _ in polls] == [True, False, False]  # only a pass under way asks for a follow-up
     assert [seen.query.get("client_name") for seen in api.requests] == [NORTHWIND, NORTHWIND, CASCADIA]
     assert api.requests[1].path == page_path(api, 2, client_name=NORTHWIND)
     assert sum(len(events) for events, _, _ in polls) == 27
     assert all(endpoint.status == "ok" and endpoint.baseline_done for endpoint in state.endpoints.values())
+
+
+def test_a_filter_recovering_from_failures_continues_its_cut_pass_in_a_follow_up(
+        make_settings: MakeSettings, api: LdaApi, monkeypatch: pytest.MonkeyPatch) -> None:
+    """When a failing filter is retried and its pass is cut by the time budget, a follow-up is asked for and
+    finishes the pass, and the filter is ok again."""
+    monkeypatch.setattr(lda, "TIME_BUDGET_SECONDS", 0.0)
+    settings = lda_settings(make_settings, api)
+    outage = Reply(b"<html><body>503 Service Unavailable</body></html>", status=503, content_type="text/html")
+    serve_pages(api, [many_filings(25), many_filings(2, first=25)])
+    api.serve(FILINGS, outage, outage, outage, drf_page(many_filings(25), page_url(api, 2)), page="1")
+    source = LdaSource(settings, sleep=lambda seconds: None)
+    state = SourceState(name="lda")
+    poll_directly(source, state)
+    endpoint = state.endpoints["all"]
+    assert endpoint.status == "failing"
+    endpoint.retry_at = datetime.now(UTC) - timedelta(seconds=1)  # the backoff passed
+
+    _, more, _ = poll_directly(source, state)
+    events, again, _ = poll_directly(source, state)
+
+    assert more is True
+    assert (len(events), again) == (2, False)
+    assert api.paths()[-1] == page_path(api, 2)
+    assert state.endpoints["all"].status == "ok"
 
 
 # --- bad input ---------------------------------------------------------------------------------------------
