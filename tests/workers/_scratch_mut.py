@@ -17,3 +17,8 @@ def scanning_match(self, events):
 def test_mutant(store, recorded, monkeypatch):
     monkeypatch.setattr(subscriptions.Matcher, "match", scanning_match)
     base(store, recorded)
+
+def test_real(store, recorded):
+    base(store, recorded)
+    from tests.workers.test_subscriptions import RecordingConnection
+    print(RecordingConnection.sent)

@@ -228,9 +228,9 @@ class RecordingConnection(Connection):
 
     sent: list[tuple[Any, ...]] = []
 
-    def pack_command(self, *args: Any) -> Any:
+    def send_command(self, *args: Any, **kwargs: Any) -> None:
         RecordingConnection.sent.append(args)
-        return super().pack_command(*args)
+        super().send_command(*args, **kwargs)
 
     def pack_commands(self, commands: Any) -> Any:
         commands = list(commands)

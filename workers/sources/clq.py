@@ -95,9 +95,8 @@ def _mandate(number: str, items: list[dict[str, Any]]) -> Event:
     summary = str(first.get("mandateSummary") or "").strip()
     kind = "lobbyiste-conseil" if consultant else "lobbyiste d'entreprise ou d'organisation"
     return Event(
-        id=f"clq:mandate:{number}", version=(updated or published).isoformat() if (updated or published) else "undated",
-        source="clq",
-        kind="mandate", title=f"{enterprise or 'Mandat'} : mandat de {kind}" + (
+        id=f"clq:mandate:{number}", version=_version(updated or published), source="clq", kind="mandate",
+        title=f"{enterprise or 'Mandat'} : mandat de {kind}" + (
             f" ({len(lobbyists)} lobbyistes)" if len(lobbyists) > 1 else ""),
         summary=summary[:1000], url=SEARCH_PAGE, language="fr", occurred_at=published,
         published_at=published, organization=enterprise, registrant=enterprise, lobbyists=lobbyists,
