@@ -242,6 +242,7 @@ class RecordingConnection(Connection):
 def recorded(redis_url: str) -> Iterator[Redis]:
     pool = ConnectionPool.from_url(redis_url, connection_class=RecordingConnection)
     conn = Redis(connection_pool=pool)
+    conn.ping()  # the connection's own handshake (HELLO, CLIENT SETINFO, SELECT) is not what we measure
     RecordingConnection.sent = []
     yield conn
     conn.close()
@@ -265,10 +266,10 @@ def test_matching_reads_only_the_events_own_tokens_not_every_subscription(
     [subs] = Matcher(SubscriptionStore(recorded, PREFIX)).match([news])
 
     assert [sub.id for sub in subs] == [wanted.id]
-    names = [str(command[0]).upper() for command in RecordingConnection.sent]
+    names = [str(command[0]).upper() for command in RecordingConnection.sent]  # HVALS aliases, SMEMBERS…, MGET
     set_reads = [command[1] for command in RecordingConnection.sent if str(command[0]).upper() == "SMEMBERS"]
     subs_read = [key for command in RecordingConnection.sent if str(command[0]).upper() == "MGET"
                  for key in command[1:]]
     assert len(set_reads) <= len(tokens) and set(set_reads) <= {f"{PREFIX}subs:token:{t}" for t in tokens}
     assert len(subs_read) <= 2, f"read {len(subs_read)} subscriptions to match one event"
-    assert len(RecordingConnection.sent) <= len(tokens) + 5, names
+    assert len(names) <= len(tokens) + 3, names

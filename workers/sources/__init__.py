@@ -10,13 +10,15 @@ Adding a source is one module plus one line in `SOURCES`.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import httpx
 
+from workers.errors import TransientSourceError
 from workers.events import Event
 from workers.health import SourceState
 from workers.settings import Settings
@@ -53,6 +55,14 @@ class Source(Protocol):
     def load(self, path: Path) -> Iterator[Event]:
         """Parse a saved file (`lobbybot import`); raises `SourceError` when the whole file is unreadable."""
         ...
+
+
+def read_json(path: Path, *, action: str) -> Any:
+    """The JSON saved in `path` (`lobbybot import`); a `TransientSourceError` naming the file when it is not."""
+    try:
+        return json.loads(path.read_bytes())
+    except ValueError as exc:
+        raise TransientSourceError(f"{path.name} is not JSON ({exc})", action=action) from None
 
 
 def _feeds(settings: Settings) -> Source:

@@ -35,7 +35,7 @@ from workers.errors import NotConfiguredError, SourceError, TransientSourceError
 from workers.events import Event
 from workers.health import SourceState, utcnow
 from workers.settings import Settings
-from workers.sources import PollResult
+from workers.sources import PollResult, read_json
 from workers.sources.http import check_status, transport_error
 
 FIRST_POLL_DAYS = 14
@@ -201,11 +201,7 @@ class ClqSource:
     def load(self, path: Path) -> Iterator[Event]:
         """A saved search response (`{"items": [...], "total": N}`) or a JSON list of items."""
         self.skipped = 0
-        try:
-            data = json.loads(path.read_bytes())
-        except ValueError as exc:
-            raise TransientSourceError(f"{path.name} is not JSON ({exc})",
-                                       action="Save the search response exactly as the site sent it.") from None
+        data = read_json(path, action="Save the search response exactly as the site sent it.")
         items = data.get("items") if isinstance(data, dict) else data
         if not isinstance(items, list):
             raise TransientSourceError(f"{path.name} holds no list of items",

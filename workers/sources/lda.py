@@ -19,7 +19,6 @@ the `next` page as a checkpoint and asks for a follow-up job, which continues fr
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -34,7 +33,7 @@ from workers.errors import SourceError, TransientSourceError
 from workers.events import Event
 from workers.health import EndpointState, SourceState, utcnow
 from workers.settings import Settings
-from workers.sources import PollResult
+from workers.sources import PollResult, read_json
 from workers.sources.http import check_status, transport_error
 
 TIME_BUDGET_SECONDS = 20.0
@@ -257,11 +256,7 @@ class LdaSource:
     def load(self, path: Path) -> Iterator[Event]:
         """A saved API page (`{"results": [...]}`) or a JSON list of filings."""
         self.skipped = 0
-        try:
-            data = json.loads(path.read_bytes())
-        except ValueError as exc:
-            raise TransientSourceError(f"{path.name} is not JSON ({exc})",
-                                       action="Save the API's JSON reply as it was sent.") from None
+        data = read_json(path, action="Save the API's JSON reply as it was sent.")
         if isinstance(data, list):
             data = {"results": data}
 
