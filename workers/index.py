@@ -51,10 +51,7 @@ from workers.postings import (
     DENSE,
     ENTRY,
     FOREVER,
-    KINDS,
     PACK,
-    SOURCES,
-    day_date,
     day_number,
     entries_of,
     kind_code,
@@ -62,9 +59,6 @@ from workers.postings import (
     source_code,
 )
 from workers.terms import name_keys, text_keys
-
-__all__ = ["ACTIVE", "BUCKETS", "ENTRY", "FOREVER", "KINDS", "SOURCES", "DocRecord", "SearchIndex", "day_date",
-           "day_number", "event_day", "event_tokens", "kind_code", "live_mask", "source_code"]
 
 BUCKETS = 4096
 
