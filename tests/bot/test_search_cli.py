@@ -14,6 +14,7 @@ from bot.cli import main
 from bot.commands import lobby, parse_terms
 from workers.events import Event, Official
 from workers.ingest import ingest
+from workers.store import unpack
 
 PAYLOADS = Path(__file__).resolve().parent.parent / "payloads"
 NOW = datetime.now(UTC)
@@ -127,7 +128,7 @@ def test_import_feeds_makes_records_searchable(redis: Redis, make_settings: Any,
     make_settings()
     assert main(["import", "feeds", str(PAYLOADS / "rss_ledevoir_fr.xml")]) == 0
     capsys.readouterr()
-    title = Event.from_json(redis.get(redis.keys("lobbybot:event:*")[0])).title  # type: ignore[arg-type]
+    title = unpack(redis.get(redis.keys("lobbybot:event:*")[0])).title  # type: ignore[arg-type]
     word = max(title.split(), key=len)
     assert main(["search", word, "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["total"] >= 1
