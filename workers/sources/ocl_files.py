@@ -173,7 +173,7 @@ def _subjects_by_id(archive: OclArchive, key: str, files: list[tuple[str, str]],
     found: dict[str, list[str]] = defaultdict(list)
     for basename, code_column in files:
         for row in archive.rows(basename):
-            record_id = row.get(key, "")
+            record_id = _intern(row.get(key, ""))  # the same id keys the officials too: one string for both
             codes = _codes(row.get(code_column, ""))
             if not codes and row.get("SUBJ_MATTER_OBJET"):  # the 2022 schema held English labels
                 found[record_id].append(_intern(row["SUBJ_MATTER_OBJET"]))
@@ -197,8 +197,8 @@ def communications(archive: OclArchive) -> Iterator[Event]:
     officials: dict[str, list[tuple[str, str, str]]] = defaultdict(list)
     for row in archive.rows(COMM_DPOH):
         institution = row.get("INSTITUTION") or row.get("OTHER_INSTITUTION_AUTRE", "")
-        officials[row["COMLOG_ID"]].append((
-            _person(row.get("DPOH_FIRST_NM_PRENOM_TCPD", ""), row.get("DPOH_LAST_NM_TCPD", "")),
+        officials[_intern(row["COMLOG_ID"])].append((
+            _intern(_person(row.get("DPOH_FIRST_NM_PRENOM_TCPD", ""), row.get("DPOH_LAST_NM_TCPD", ""))),
             _intern(row.get("DPOH_TITLE_TITRE_TCPD", "")), _intern(institution)))
     subjects = _subjects_by_id(archive, "COMLOG_ID", [(COMM_SUBJECTS, "SUBJECT_CODE_OBJET"),
                                                       (COMM_SUBJECT_DETAILS, "SUBJECT_CODE_OBJET")], labels)
