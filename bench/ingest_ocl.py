@@ -98,6 +98,18 @@ def bare_pass(path: Path) -> float:
     return time.perf_counter() - started
 
 
+def peak_rss_mb() -> float:
+    """This process's own peak RSS. Not `ru_maxrss`: on Linux that keeps the high-water mark of the parent's
+    memory image the child was forked from (the 400 MB that built the export), even across exec."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def ingest_child(path: Path, url: str) -> None:
     """Run in a child process so its peak RSS is the ingest's alone; prints one JSON line."""
     from workers.ingest import ingest_all
@@ -115,7 +127,7 @@ def ingest_child(path: Path, url: str) -> None:
 
     report = ingest_all(redis, settings, source.load(path), alert=False, progress=progress)
     seconds = time.perf_counter() - started
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak_mb = peak_rss_mb()
     print(json.dumps({"seconds": seconds, "peak_mb": peak_mb, "counts": dict(report.counts),
                       "skipped": source.skipped}))
 
