@@ -27,6 +27,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from redis import Redis
+from redis.client import Pipeline
 from rq import Queue, Retry
 
 from workers.dedupe import Classified
@@ -51,12 +52,13 @@ def enqueue_delivery(redis: Redis, channel: str, refs: Sequence[Ref], *, mode: s
     )
 
 
-def hold(redis: Redis, prefix: str, sub: Subscription, ref: Ref, now: datetime) -> None:
-    """Keep `ref` for `sub`'s next digest or the end of its quiet hours (`workers.digests` releases it)."""
-    with redis.pipeline() as pipe:
-        pipe.zadd(f"{prefix}held:{sub.id}", {json.dumps(ref): now.timestamp()})
-        pipe.sadd(f"{prefix}held:subs", sub.id)
-        pipe.execute()
+def hold(pipe: Pipeline, prefix: str, sub: Subscription, ref: Ref, now: datetime) -> None:
+    """Keep `ref` for `sub`'s next digest or the end of its quiet hours (`workers.digests` releases it), in the
+    caller's pipeline: one round trip for a whole poll, not one per held alert. The ref is added before the
+    subscription is listed, so a dispatch running in between (the pipeline is not a transaction) never drops
+    the subscription from `held:subs` while a ref of it is still on its way."""
+    pipe.zadd(f"{prefix}held:{sub.id}", {json.dumps(ref): now.timestamp()})
+    pipe.sadd(f"{prefix}held:subs", sub.id)
 
 
 def _decision(what: str, now: datetime, sub: Subscription | None = None) -> str:
@@ -85,11 +87,11 @@ def fan_out(redis: Redis, settings: Settings, items: Sequence[Classified],
                 if sub.paused:
                     decisions[sub.channel] = _decision(f"paused: {sub.paused}", now, sub)
                 elif sub.digest != "realtime":
-                    hold(redis, settings.redis_prefix, sub, ref, now)
+                    hold(pipe, settings.redis_prefix, sub, ref, now)
                     decisions[sub.channel] = _decision(f"held for the {sub.digest} digest", now, sub)
                     queued += 1
                 elif sub.in_quiet_hours(now):
-                    hold(redis, settings.redis_prefix, sub, ref, now)
+                    hold(pipe, settings.redis_prefix, sub, ref, now)
                     decisions[sub.channel] = _decision(f"held: quiet hours {sub.quiet} {sub.timezone}", now, sub)
                     queued += 1
                 else:

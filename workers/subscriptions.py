@@ -11,9 +11,15 @@ Redis keys (prefix `LOBBYBOT_REDIS_PREFIX`):
 
 Matching uses the same terms as search (`workers.terms`, aliases included): every term must match; a term
 matches an event that has its joined key or all its words. A subscription is anchored in the inverted index on
-its first term only — the joined key and first word of each of that term's forms — because an event that
-matches the subscription must hold one of those tokens. Matching an event therefore costs one SMEMBERS per
-token of the event (pipelined), then a full check of the few candidates: O(its tokens), not O(subscriptions).
+one term only — the joined key and one word of each of that term's forms — because an event that matches the
+subscription must hold one of those tokens. The term and the words are the cheapest ones: a token costs the
+events that hold it (its postings in the search index, `workers.index`) times the subscriptions already filed
+under it, so a rare word wins, and with an empty index the subscriptions spread over their words instead of
+piling up on a common one. Anchoring every "Canadian … Association" on "canadian" would make all of them
+candidates for most events.
+Matching an event therefore costs one SMEMBERS per token of the event (pipelined), then a full check of the few
+candidates: O(its tokens), not O(subscriptions). The anchors are stored with the subscription, so removing it
+clears exactly the sets it was filed in.
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ from redis import Redis
 from workers.aliases import AliasStore
 from workers.events import Event
 from workers.health import utcnow
-from workers.index import event_tokens
+from workers.index import SearchIndex, event_tokens
 from workers.query import QueryError, check_terms
 from workers.terms import Term, name_key
 
@@ -68,6 +74,7 @@ class Subscription(BaseModel):
     paused: str = ""  # why delivery is paused (channel gone, bot removed…); empty when active
     created_by: str = ""
     created_at: datetime = Field(default_factory=utcnow)
+    anchors: list[str] = Field(default_factory=list)  # the inverted-index tokens it is filed under (set by the store)
 
     @field_validator("timezone")
     @classmethod
@@ -99,8 +106,9 @@ class Subscription(BaseModel):
     def depends_on(self, source: str) -> bool:
         """Whether records of `source` (a source name such as `feeds`, or an event's source such as `news`) can
         reach this subscription: it has no source filter, or its filter names that source."""
-        wanted = {_EVENT_SOURCE.get(name, name) for name in self.sources}
-        return not wanted or _EVENT_SOURCE.get(source, source) in wanted
+        if not self.sources:
+            return True
+        return _EVENT_SOURCE.get(source, source) in {_EVENT_SOURCE.get(name, name) for name in self.sources}
 
     def in_quiet_hours(self, moment: datetime) -> bool:
         if not self.quiet:
@@ -147,9 +155,22 @@ class SubscriptionStore:
         return f"{self.prefix}sub:{sub_id}"
 
     def _anchors(self, sub: Subscription) -> set[str]:
+        """For the cheapest term: each alias form's joined key and cheapest word (see the module docstring)."""
         expansions = AliasStore(self.redis, self.prefix).expansions()
-        first = Term.parse(sub.terms[0])
-        return {token for form in forms(first, expansions) for token in (form.key, form.words[0]) if token}
+        groups = [forms(Term.parse(raw), expansions) for raw in sub.terms]
+        tokens = sorted({token for group in groups for form in group for token in (form.key, *form.words) if token})
+        postings = SearchIndex(self.redis, self.prefix).sizes(tokens)
+        with self.redis.pipeline(transaction=False) as pipe:
+            for token in tokens:
+                pipe.scard(f"{self.prefix}subs:token:{token}")
+            filed = dict(zip(tokens, pipe.execute(), strict=True))
+        cost = {token: (postings[token][0] + 1) * (int(filed[token]) + 1) for token in tokens}
+
+        def anchors(group: list[Term]) -> set[str]:
+            return {token for form in group if form.words
+                    for token in (form.key, min(form.words, key=lambda word: (cost[word], -len(word)))) if token}
+
+        return min((anchors(group) for group in groups), key=lambda found: sum(cost[t] for t in found))
 
     def add(self, sub: Subscription, *, actor: str) -> Subscription:
         """Store a new subscription; raise `SubscriptionError` for bad terms or a bad channel."""
@@ -158,12 +179,13 @@ class SubscriptionStore:
             check_terms(sub.terms)
         except QueryError as exc:
             raise SubscriptionError(str(exc)) from None
-        sub = sub.model_copy(update={"id": int(self.redis.incr(f"{self.prefix}sub:next")), "created_by": actor})
+        sub = sub.model_copy(update={"id": int(self.redis.incr(f"{self.prefix}sub:next")), "created_by": actor,
+                                     "anchors": sorted(self._anchors(sub))})
         with self.redis.pipeline() as pipe:
             pipe.set(self._key(sub.id), sub.model_dump_json())
             pipe.sadd(f"{self.prefix}subs:all", sub.id)
             pipe.sadd(f"{self.prefix}subs:channel:{sub.channel}", sub.id)
-            for token in self._anchors(sub):
+            for token in sub.anchors:
                 pipe.sadd(f"{self.prefix}subs:token:{token}", sub.id)
             self._audit(pipe, actor, "subscribe", sub.describe())
             pipe.execute()
@@ -177,7 +199,7 @@ class SubscriptionStore:
             pipe.delete(self._key(sub_id))
             pipe.srem(f"{self.prefix}subs:all", sub_id)
             pipe.srem(f"{self.prefix}subs:channel:{channel}", sub_id)
-            for token in self._anchors(sub):
+            for token in sub.anchors or self._anchors(sub):
                 pipe.srem(f"{self.prefix}subs:token:{token}", sub_id)
             self._audit(pipe, actor, "unsubscribe", sub.describe())
             pipe.execute()

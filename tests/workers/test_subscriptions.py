@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from pydantic import ValidationError
@@ -13,6 +13,7 @@ from redis.connection import Connection, ConnectionPool
 from bot.cli import main
 from workers.events import Event
 from workers.index import event_tokens
+from workers.ingest import ingest
 from workers.subscriptions import Matcher, Subscription, SubscriptionError, SubscriptionStore
 
 PREFIX = "lobbybot:"
@@ -226,7 +227,7 @@ def test_source_and_kind_filters(store: SubscriptionStore) -> None:
 class RecordingConnection(Connection):
     """A Redis connection that keeps every command it sends (what the matcher reads, at the wire)."""
 
-    sent: list[tuple[Any, ...]] = []
+    sent: ClassVar[list[tuple[Any, ...]]] = []
 
     def send_command(self, *args: Any, **kwargs: Any) -> None:
         RecordingConnection.sent.append(args)
@@ -273,3 +274,31 @@ def test_matching_reads_only_the_events_own_tokens_not_every_subscription(
     assert len(set_reads) <= len(tokens) and set(set_reads) <= {f"{PREFIX}subs:token:{t}" for t in tokens}
     assert len(subs_read) <= 2, f"read {len(subs_read)} subscriptions to match one event"
     assert len(names) <= len(tokens) + 3, names
+
+
+def test_a_common_first_word_does_not_make_every_such_subscription_a_candidate(
+        store: SubscriptionStore, recorded: Redis, make_settings) -> None:
+    """With 300 subscriptions to "Canadian … Association/Council/…" organisations, matching a record of one of
+    them reads a handful of subscriptions, not every subscription whose name starts with "Canadian"."""
+    settings = make_settings(alert_channel=None)
+    sectors = ["Bankers", "Medical", "Nurses", "Pharmacists", "Manufacturers", "Exporters", "Dairy Farmers",
+               "Broadcasters", "Home Builders", "Trucking", "Airports", "Brewers", "Credit Union", "Teachers",
+               "Universities", "Taxpayers", "Seafood", "Cattlemen", "Grocery", "Wireless", "Film", "Publishers",
+               "Pork", "Chicken", "Egg", "Solar", "Battery", "Aerospace", "Shipbuilding", "Cement"]
+    bodies = ["Association", "Council", "Federation", "Institute", "Alliance", "Coalition", "Society", "Network",
+              "Board", "Forum"]
+    names = [f"Canadian {sector} {body}" for sector in sectors for body in bodies]
+    # What lobbybot has already recorded (the silent baseline of the registries) tells common words from rare.
+    ingest(redis=store.redis, settings=settings, alert=False, events=[
+        event(f"{name} met officials", organization=name, n=n) for n, name in enumerate(names)])
+    for n, name in enumerate(names):
+        add(store, f"console:c{n % 40}", name)
+    news = event("Canadian Bankers Association presses Finance on open banking", source="news", kind="article")
+
+    RecordingConnection.sent = []
+    [subs] = Matcher(SubscriptionStore(recorded, PREFIX)).match([news])
+
+    assert [sub.terms for sub in subs] == [["Canadian Bankers Association"]]
+    subs_read = [key for command in RecordingConnection.sent if str(command[0]).upper() == "MGET"
+                 for key in command[1:]]
+    assert len(subs_read) <= 12, f"read {len(subs_read)} of {len(names)} subscriptions to match one event"
