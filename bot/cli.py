@@ -177,8 +177,9 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     # A worker killed mid-job (SIGKILL, OOM) leaves its job "started" until the job's heartbeat lapses
     # (monitoring interval + 60 s); another worker's maintenance then retries it. Short intervals bound that
     # delay at about two minutes instead of RQ's default ten.
+    # An idle worker blocks on its queues for worker_ttl - 15 s and runs maintenance only when it wakes.
     worker = HerokuWorker(queues, connection=conn, job_monitoring_interval=WORKER_MONITORING_SECONDS,
-                          maintenance_interval=WORKER_MAINTENANCE_SECONDS)
+                          maintenance_interval=WORKER_MAINTENANCE_SECONDS, worker_ttl=WORKER_MAINTENANCE_SECONDS + 15)
     worker.work(with_scheduler=True, logging_level=settings.log_level, burst=args.burst)
     return 0
 

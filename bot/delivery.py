@@ -29,7 +29,7 @@ from datetime import timedelta
 from typing import Any
 
 from redis import Redis
-from rq import Queue
+from rq import Queue, get_current_job
 
 from bot import render
 from bot.posters import Poster, poster_for
@@ -53,9 +53,13 @@ class ChannelBusy(Exception):
 
 @contextmanager
 def channel_lock(redis: Redis, key: str) -> Iterator[None]:
-    token = uuid.uuid4().hex
-    if not redis.set(key, token, nx=True, ex=LOCK_SECONDS):
+    """Hold `key` while posting. The token is the RQ job id, so the retry of a job killed while holding the
+    lock takes it back at once instead of waiting for it to expire."""
+    job = get_current_job()
+    token = job.id if job is not None else uuid.uuid4().hex
+    if not redis.set(key, token, nx=True, ex=LOCK_SECONDS) and redis.get(key) != token.encode():
         raise ChannelBusy(key)
+    redis.expire(key, LOCK_SECONDS)
     try:
         yield
     finally:
@@ -151,7 +155,10 @@ def _deliver(redis: Redis, prefix: str, channel: str, refs: list[list[Any]], mod
         messages = (render.digest(label or "Digest", chosen) if mode == "digest"
                     else [render.batch(chosen)])
         for message in messages:
-            _post(redis, poster, channel, message, all_keys)
+            message_id = _post(redis, poster, channel, message, all_keys)
+            if mode == "batch":  # a later amendment of one of them replies in the summary's thread
+                for event in chosen:
+                    redis.set(f"{prefix}posted:{channel}:{event.id}", message_id, ex=DELIVERED_TTL, nx=True)
         return len(found)
     posted = 0
     for ref, key, event in found:

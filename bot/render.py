@@ -103,7 +103,8 @@ def digest(title: str, events: list[Event], *, max_lines: int = DIGEST_LINES) ->
         body.extend(f"  • {_short(e.title, 120)}" + (f" {e.url}" if e.url else "") for e in items)
     chunks = [body[i:i + max_lines - 1] for i in range(0, len(body), max_lines - 1)] or [[]]
     total = len(chunks)
-    return [Message([f"{title} — {len(events)} records" + (f" ({n}/{total})" if total > 1 else ""), *chunk])
+    count = f"{len(events)} record{'' if len(events) == 1 else 's'}"
+    return [Message([f"{title} — {count}" + (f" ({n}/{total})" if total > 1 else ""), *chunk])
             for n, chunk in enumerate(chunks, 1)]
 
 

@@ -28,17 +28,21 @@ def _text(value: object) -> str:
 
 def explain(redis: Redis, settings: Settings, event_id: str, channel: str) -> list[str]:
     prefix = settings.redis_prefix
-    delivered = sorted(redis.scan_iter(f"{prefix}delivered:{channel}:{event_id}:*"))
-    for key in delivered:
-        value = _text(redis.get(key) or b"")
-        version = _text(key).rsplit(":", 1)[-1]
-        if value == "pending":
-            return [f"{event_id} version {version} is being posted to {channel} right now (or its job was cut "
-                    "off; it is retried)."]
-        message, _, at = value.partition(" ")
-        return [f"Delivered to {channel} at {at or 'an unknown time'} (message {message}, version {version})."]
-    why = {_text(k): json.loads(v) for k, v in redis.hgetall(f"{prefix}why:{event_id}").items()}
     event = EventStore(redis, prefix).get(event_id)
+    if event is not None:
+        delivered = redis.get(f"{prefix}delivered:{channel}:{event_id}:{event.version}")
+        if delivered is not None:
+            value = _text(delivered)
+            if value == "pending":
+                return [f"{event_id} version {event.version} is being posted to {channel} right now (or its job "
+                        "was cut off; it is retried)."]
+            message, _, at = value.partition(" ")
+            return [f"Delivered to {channel} at {at or 'an unknown time'} (message {message}, version "
+                    f"{event.version})."]
+        if redis.exists(f"{prefix}posted:{channel}:{event_id}"):
+            return [f"An earlier version of {event_id} was delivered to {channel}; version {event.version} was not "
+                    "(yet): " + _undelivered_reason(redis, prefix, event_id, channel)]
+    why = {_text(k): json.loads(v) for k, v in redis.hgetall(f"{prefix}why:{event_id}").items()}
     if event is None and not why:
         seen = redis.get(f"{prefix}seen:{event_id}")
         return [f"{event_id} is not stored: " + ("it fell out of the retention window." if seen
@@ -78,3 +82,8 @@ def explain(redis: Redis, settings: Settings, event_id: str, channel: str) -> li
             lines.append(f"  #{sub.id}: term {raw!r} does not match{hint}")
             break
     return lines
+
+
+def _undelivered_reason(redis: Redis, prefix: str, event_id: str, channel: str) -> str:
+    decision = redis.hget(f"{prefix}why:{event_id}", channel)
+    return json.loads(decision)["decision"] + "." if decision else "no decision was recorded for it."

@@ -242,7 +242,7 @@ def test_a_daily_digest_holds_alerts_and_sends_one_message_per_day(redis: Redis,
     assert dispatch_digests(redis, settings, now=morning) == []
     assert posted(capsys, redis) == ""
     assert dispatch_digests(redis, settings, now=morning + timedelta(days=1)) == [sub.id]
-    assert lines_of(posted(capsys, redis), "console:daily")[0] == "Daily digest: treasury board — 1 records"
+    assert lines_of(posted(capsys, redis), "console:daily")[0] == "Daily digest: treasury board — 1 record"
 
 
 def test_a_large_digest_is_split_across_messages(redis: Redis, settings: Settings,
@@ -282,7 +282,7 @@ def test_quiet_hours_hold_realtime_alerts_until_they_end(redis: Redis, settings:
     assert posted(capsys, redis) == ""
     assert dispatch_digests(redis, settings, now=late + timedelta(hours=8, minutes=5)) == [sub.id]  # 07:05
     out = lines_of(posted(capsys, redis), "console:quiet")
-    assert out[0] == "Held during quiet hours: amazon — 1 records"
+    assert out[0] == "Held during quiet hours: amazon — 1 record"
     assert "  • Amazon Web Services Canada met officials (report 1) https://lobbycanada.gc.ca/comm/1" in out
 
 
