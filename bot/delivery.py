@@ -118,11 +118,9 @@ def _post(redis: Redis, poster: Poster, channel: str, message: render.Message, k
           thread: str | None = None) -> str:
     try:
         message_id = poster.post(channel, message, thread=thread)
-    except TransientDeliveryError:
-        redis.delete(*keys)  # not posted: the retry claims them again
-        raise
-    except PermanentDeliveryError:
-        redis.delete(*keys)
+    except (TransientDeliveryError, PermanentDeliveryError):
+        if keys:
+            redis.delete(*keys)  # not posted: a retry (or a resumed subscription) claims them again
         raise
     _mark(redis, keys, message_id)
     if poster.min_interval:
@@ -151,14 +149,14 @@ def _deliver(redis: Redis, prefix: str, channel: str, refs: list[list[Any]], mod
         return 0
     if mode in ("batch", "digest"):
         chosen: list[Event] = [event for _, _, event in found]
-        all_keys = [key for _, key, _ in found]
-        messages = (render.digest(label or "Digest", chosen) if mode == "digest"
-                    else [render.batch(chosen)])
-        for message in messages:
-            message_id = _post(redis, poster, channel, message, all_keys)
-            if mode == "batch":  # a later amendment of one of them replies in the summary's thread
-                for event in chosen:
-                    redis.set(f"{prefix}posted:{channel}:{event.id}", message_id, ex=DELIVERED_TTL, nx=True)
+        key_of = {event.id: key for _, key, event in found}
+        # Each message is recorded with the alerts it shows, so a retry after part 1 of a digest sends the rest.
+        parts = (render.digest_parts(label or "Digest", chosen) if mode == "digest"
+                 else [(render.batch(chosen), chosen)])
+        for message, shown in parts:
+            message_id = _post(redis, poster, channel, message, [key_of[event.id] for event in shown])
+            for event in shown:  # a later amendment of one of them replies in this message's thread
+                redis.set(f"{prefix}posted:{channel}:{event.id}", message_id, ex=DELIVERED_TTL, nx=True)
         return len(found)
     posted = 0
     for ref, key, event in found:

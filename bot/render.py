@@ -94,17 +94,24 @@ def batch(events: list[Event], *, verb: str = "new") -> Message:
 
 def digest(title: str, events: list[Event], *, max_lines: int = DIGEST_LINES) -> list[Message]:
     """A digest grouped by organisation, split into messages of at most `max_lines` lines each."""
+    return [message for message, _ in digest_parts(title, events, max_lines=max_lines)]
+
+
+def digest_parts(title: str, events: list[Event], *, max_lines: int = DIGEST_LINES,
+                 ) -> list[tuple[Message, list[Event]]]:
+    """`digest`, with the events each message shows (so each part can be recorded as delivered on its own)."""
     groups: dict[str, list[Event]] = {}
     for event in events:
         groups.setdefault(event.organization or event.publisher or "Other", []).append(event)
-    body: list[str] = []
+    body: list[tuple[str, Event | None]] = []
     for organization, items in sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0])):
-        body.append(f"{organization} ({len(items)})")
-        body.extend(f"  • {_short(e.title, 120)}" + (f" {e.url}" if e.url else "") for e in items)
+        body.append((f"{organization} ({len(items)})", None))
+        body.extend((f"  • {_short(e.title, 120)}" + (f" {e.url}" if e.url else ""), e) for e in items)
     chunks = [body[i:i + max_lines - 1] for i in range(0, len(body), max_lines - 1)] or [[]]
     total = len(chunks)
     count = f"{len(events)} record{'' if len(events) == 1 else 's'}"
-    return [Message([f"{title} — {count}" + (f" ({n}/{total})" if total > 1 else ""), *chunk])
+    return [(Message([f"{title} — {count}" + (f" ({n}/{total})" if total > 1 else ""), *(line for line, _ in chunk)]),
+             [event for _, event in chunk if event is not None])
             for n, chunk in enumerate(chunks, 1)]
 
 
