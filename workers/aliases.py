@@ -18,7 +18,7 @@ import json
 from redis import Redis
 from redis.exceptions import WatchError
 
-from workers.terms import name_key
+from workers.terms import Term, name_key
 
 BUILTIN: tuple[tuple[str, ...], ...] = (
     ("Amazon Web Services", "AWS"),
@@ -103,3 +103,12 @@ def _distinct(names: list[str]) -> list[str]:
 
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
+
+
+def forms(term: Term, expansions: dict[str, list[str]]) -> list[Term]:
+    """The term and, when it names an alias group (`AliasStore.expansions()`), every other name of the group."""
+    names = expansions.get(term.key) or expansions.get(name_key(term.raw))
+    if not names:
+        return [term]
+    others = [Term.parse(name) for name in names]
+    return [term, *(other for other in others if not other.empty and other.key != term.key)]

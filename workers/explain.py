@@ -14,11 +14,11 @@ import json
 
 from redis import Redis
 
-from workers.aliases import AliasStore
+from workers.aliases import AliasStore, forms
 from workers.index import event_tokens
 from workers.settings import Settings
 from workers.store import EventStore
-from workers.subscriptions import SubscriptionStore, forms
+from workers.subscriptions import SubscriptionStore, term_matches
 from workers.terms import Term
 
 
@@ -60,9 +60,8 @@ def explain(redis: Redis, settings: Settings, event_id: str, channel: str) -> li
         return [f"{event_id} is not stored any more; no subscription of {channel} took it."]
     tokens = event_tokens(event)
     expansions = AliasStore(redis, prefix).expansions()
-    matching = [sub for sub in subs if sub.wants(event) and all(
-        any(f.key in tokens or all(w in tokens for w in f.words) for f in forms(Term.parse(raw), expansions))
-        for raw in sub.terms)]
+    matching = [sub for sub in subs if sub.wants(event) and term_matches(
+        [forms(Term.parse(raw), expansions) for raw in sub.terms], tokens)]
     if matching:
         return [f"{event_id} matches subscription #{matching[0].id} of {channel} but was recorded without an alert: "
                 "it came with the first poll of its source (the silent baseline), an import without --alert, or "
@@ -75,7 +74,7 @@ def explain(redis: Redis, settings: Settings, event_id: str, channel: str) -> li
             continue
         for raw in sub.terms:
             group = forms(Term.parse(raw), expansions)
-            if any(f.key in tokens or all(w in tokens for w in f.words) for f in group):
+            if term_matches([group], tokens):
                 continue
             closest = difflib.get_close_matches(group[0].key, sorted(tokens), n=1, cutoff=0.6)
             hint = f"; closest word in the event: {closest[0]!r}" if closest else ""

@@ -28,13 +28,13 @@ from datetime import UTC, date, datetime
 import numpy as np
 from redis import Redis
 
-from workers.aliases import AliasStore
+from workers.aliases import AliasStore, forms
 from workers.index import SearchIndex
 from workers.postings import ENTRY, SOURCES, bits_of, contains, day_number, live_mask
 from workers.settings import Settings
 from workers.store import EventStore
 from workers.summary import SAMPLE, Count, Item, Lobbyists, Month, News, Summary, summarise
-from workers.terms import Term, name_key
+from workers.terms import Term
 
 __all__ = ["MAX_CHARS", "MAX_TERMS", "SAMPLE", "Count", "Item", "Lobbyists", "Month", "News", "QueryError",
            "Summary", "check_terms", "search"]
@@ -76,7 +76,7 @@ def search(redis: Redis, settings: Settings, terms: Sequence[str], *, since: dat
     today = day_number(now)
     index = SearchIndex(redis, settings.redis_prefix)
     expansions = AliasStore(redis, settings.redis_prefix).expansions()
-    groups = [_forms(term, expansions) for term in parsed]
+    groups = [forms(term, expansions) for term in parsed]
     sizes = index.sizes(key for group in groups for form in group for key in form.postings_keys())
 
     driver = min(range(len(groups)), key=lambda i: sum(_bound(form, sizes) for form in groups[i]))
@@ -103,12 +103,6 @@ def search(redis: Redis, settings: Settings, terms: Sequence[str], *, since: dat
     return summarise(index, EventStore(redis, settings.redis_prefix), list(terms), found, now, since, source)
 
 
-def _forms(term: Term, expansions: dict[str, list[str]]) -> list[Term]:
-    names = expansions.get(term.key) or expansions.get(name_key(term.raw))
-    if not names:
-        return [term]
-    others = [Term.parse(name) for name in names]
-    return [term, *(other for other in others if not other.empty and other.key != term.key)]
 
 
 def _bound(term: Term, sizes: dict[str, tuple[int, bool]]) -> int:

@@ -34,12 +34,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, Field, field_validator
 from redis import Redis
 
-from workers.aliases import AliasStore
+from workers.aliases import AliasStore, forms
 from workers.events import Event
 from workers.health import utcnow
 from workers.index import SearchIndex, event_tokens
 from workers.query import QueryError, check_terms
-from workers.terms import Term, name_key
+from workers.terms import Term
 
 Digest = Literal["realtime", "daily", "weekly"]
 AUDIT_KEEP = 10_000
@@ -131,13 +131,6 @@ class Subscription(BaseModel):
         return f"#{self.id} {self.channel} {terms} ({', '.join(options)}){paused}"
 
 
-def forms(term: Term, expansions: dict[str, list[str]]) -> list[Term]:
-    """The term and, when it names an alias group, every other name of the group."""
-    names = expansions.get(term.key) or expansions.get(name_key(term.raw))
-    if not names:
-        return [term]
-    others = [Term.parse(name) for name in names]
-    return [term, *(other for other in others if not other.empty and other.key != term.key)]
 
 
 def term_matches(groups: list[list[Term]], tokens: set[str]) -> bool:
