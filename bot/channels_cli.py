@@ -1,4 +1,4 @@
-"""`lobbybot subscribe / unsubscribe / subscriptions / audit / explain`: channel subscriptions from the shell.
+"""`lobbybot subscribe / unsubscribe / subscriptions / resume / audit / explain`: channel subscriptions from the shell.
 
 Each command takes (args, settings) like the rest of `bot.cli`; bad input raises `SubscriptionError`, which the
 CLI prints as one line with exit code 2. Changes are recorded in the audit log as made by `cli:<user>`.
@@ -59,6 +59,14 @@ def cmd_subscriptions(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_resume(args: argparse.Namespace, settings: Settings) -> int:
+    resumed = SubscriptionStore(connect(settings), settings.redis_prefix).set_paused(
+        check_channel(args.channel), "", actor=_actor())
+    print(f"resumed {len(resumed)} subscription(s) of {args.channel}" if resumed
+          else f"nothing to resume: no paused subscription in {args.channel}")
+    return 0
+
+
 def cmd_audit(args: argparse.Namespace, settings: Settings) -> int:
     entries = SubscriptionStore(connect(settings), settings.redis_prefix).audit(args.limit)
     if not entries:
@@ -91,6 +99,8 @@ def register(add: Add) -> None:
     unsub.add_argument("id", type=int, metavar="ID")
     subs = add("subscriptions", cmd_subscriptions, "list subscriptions (of CHANNEL), with paused ones and why")
     subs.add_argument("channel", nargs="?", metavar="CHANNEL")
+    resume = add("resume", cmd_resume, "resume the paused subscriptions of CHANNEL (once the bot is back in it)")
+    resume.add_argument("channel", metavar="CHANNEL")
     audit = add("audit", cmd_audit, "who changed which subscription, and when (newest first)")
     audit.add_argument("--limit", type=int, default=50)
     why = add("explain", cmd_explain, "why an event was, or was not, posted to CHANNEL")

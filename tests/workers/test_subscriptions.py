@@ -302,3 +302,17 @@ def test_a_common_first_word_does_not_make_every_such_subscription_a_candidate(
     subs_read = [key for command in RecordingConnection.sent if str(command[0]).upper() == "MGET"
                  for key in command[1:]]
     assert len(subs_read) <= 12, f"read {len(subs_read)} of {len(names)} subscriptions to match one event"
+
+
+def test_resume_lifts_a_pause_and_is_audited(redis: Redis, make_settings, capsys: pytest.CaptureFixture[str]) -> None:
+    """`lobbybot resume CHANNEL` un-pauses a channel paused by a permanent error, and the audit log says who."""
+    settings = make_settings(alert_channel=None)
+    store = SubscriptionStore(redis, settings.redis_prefix)
+    store.add(Subscription(channel="console:gr", terms=["amazon"]), actor="test")
+    store.set_paused("console:gr", "channel_not_found")
+    assert main(["resume", "console:gr"]) == 0
+    assert "resumed 1 subscription(s) of console:gr" in capsys.readouterr().out
+    assert [sub.paused for sub in store.for_channel("console:gr")] == [""]
+    assert store.audit(1)[0]["action"] == "resume"
+    assert main(["resume", "console:gr"]) == 0
+    assert "nothing to resume" in capsys.readouterr().out
