@@ -95,8 +95,13 @@ def enqueue_poll(redis: Redis, name: str, *, follow_up: bool = False, alert_base
 
     The job id is deterministic (`poll-<name>`) and `unique=True`, and a finished job is deleted at once
     (`result_ttl=0`), so the id is taken exactly while a poll is pending: two schedulers, a restart or a
-    manual poll never double-poll. A follow-up of a poll that ran out of time gets its own id."""
-    job_id = f"poll-{name}-more" if follow_up else f"poll-{name}"
+    manual poll never double-poll. A follow-up of a poll that ran out of time gets its own id (two alternate,
+    so a long backlog is read by a chain of follow-ups)."""
+    job_id = f"poll-{name}"
+    if follow_up:  # the running job still holds its own id: a follow-up of a follow-up takes the other one
+        running = get_current_job()
+        job_id = f"poll-{name}-more2" if running is not None and running.id == f"poll-{name}-more" else (
+            f"poll-{name}-more")
     try:
         return Queue(POLL_QUEUE, connection=redis).enqueue(
             poll_source, name, alert_baseline=alert_baseline, job_id=job_id, unique=True, result_ttl=0,

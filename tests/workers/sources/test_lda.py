@@ -679,3 +679,20 @@ def test_import_lda_of_a_non_json_file_prints_one_error_line(
     assert code != 0
     assert len(lines) == 1 and lines[0].startswith("lobbybot import: ") and "not JSON" in lines[0]
     assert not redis.keys(f"{settings.redis_prefix}event:*")
+
+
+def test_a_long_backlog_is_read_by_a_chain_of_follow_up_jobs(
+        redis: Redis, make_settings: MakeSettings, api: LdaApi, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A backlog of several pages, one page per job, is read to the end by follow-ups run by a worker."""
+    monkeypatch.setattr(lda, "TIME_BUDGET_SECONDS", 0.0)
+    settings = lda_settings(make_settings, api)
+    serve_pages(api, [many_filings(25), many_filings(25, first=25), many_filings(25, first=50),
+                      many_filings(2, first=75)])
+    queues = [rq.Queue(name, connection=redis) for name in ("poll", "deliver", "default")]
+    rq.Queue("poll", connection=redis).enqueue("workers.jobs.poll_source", "lda", job_id="poll-lda")
+
+    rq.SimpleWorker(queues, connection=redis).work(burst=True)
+
+    assert api.paths() == [page_path(api, n) for n in (1, 2, 3, 4)]
+    endpoint = saved_state(redis, settings).endpoints["all"]
+    assert endpoint.baseline_done and "next" not in endpoint.memo
