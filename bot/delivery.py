@@ -68,21 +68,23 @@ def channel_lock(redis: Redis, key: str) -> Iterator[None]:
 
 
 def deliver(channel: str, refs: list[list[Any]], mode: str = "alerts", label: str = "",
-            poster: Poster | None = None) -> int:
+            poster: Poster | None = None, language: str = "en") -> int:
     """Post `refs` ([event id, version, verdict, changes]) to `channel` as single alerts (`alerts`), one summary
     (`batch`), a digest (`digest`, titled `label`) or a source-health notice (`notice`: refs are
-    [[notice id, source, status, reason, action]]). Returns how many alerts (or notices) were posted."""
+    [[notice id, source, status, reason, action]]), in `language` (the subscription's). Returns how many alerts
+    (or notices) were posted."""
     settings = current()
     redis = job_redis(settings)
     prefix = settings.redis_prefix
     poster = poster or poster_for(channel, settings)
     try:
         with channel_lock(redis, f"{prefix}lock:deliver:{channel}"):
-            return _deliver(redis, prefix, channel, refs, mode, label, poster)
+            return _deliver(redis, prefix, channel, refs, mode, label, poster, language)
     except ChannelBusy:
         # The same retries as the original: a worker killed while running this job must not lose its alerts.
         Queue("deliver", connection=redis).enqueue_in(timedelta(seconds=2), deliver, channel, refs, mode, label,
-                                                      retry=DELIVERY_RETRY, failure_ttl=7 * 86400)
+                                                      language=language, retry=DELIVERY_RETRY,
+                                                      failure_ttl=7 * 86400)
         log.info("deliver to %s: channel busy, rescheduled in 2 s", channel)
         return 0
     except PermanentDeliveryError as exc:
@@ -129,13 +131,13 @@ def _post(redis: Redis, poster: Poster, channel: str, message: render.Message, k
 
 
 def _deliver(redis: Redis, prefix: str, channel: str, refs: list[list[Any]], mode: str, label: str,
-             poster: Poster) -> int:
+             poster: Poster, language: str = "en") -> int:
     if mode == "notice":
         notice_id, source, status, reason, action = refs[0]
         keys = [f"{prefix}delivered:{channel}:notice:{notice_id}"]
         if not _claim(redis, keys)[0]:
             return 0
-        _post(redis, poster, channel, render.notice(source, status, reason, action), keys)
+        _post(redis, poster, channel, render.notice(source, status, reason, action, language=language), keys)
         return 1
     keys = [_key(prefix, channel, ref[0], ref[1]) for ref in refs]
     claimed = _claim(redis, keys)
@@ -151,8 +153,8 @@ def _deliver(redis: Redis, prefix: str, channel: str, refs: list[list[Any]], mod
         chosen: list[Event] = [event for _, _, event in found]
         key_of = {event.id: key for _, key, event in found}
         # Each message is recorded with the alerts it shows, so a retry after part 1 of a digest sends the rest.
-        parts = (render.digest_parts(label or "Digest", chosen) if mode == "digest"
-                 else [(render.batch(chosen), chosen)])
+        parts = (render.digest_parts(label or "Digest", chosen, language=language) if mode == "digest"
+                 else [(render.batch(chosen, language=language), chosen)])
         for message, shown in parts:
             message_id = _post(redis, poster, channel, message, [key_of[event.id] for event in shown])
             for event in shown:  # a later amendment of one of them replies in this message's thread
@@ -164,9 +166,11 @@ def _deliver(redis: Redis, prefix: str, channel: str, refs: list[list[Any]], mod
         original = redis.get(f"{prefix}posted:{channel}:{event.id}") if verdict == "updated" else None
         if original is not None:
             thread = original.decode() if isinstance(original, bytes) else str(original)
-            _post(redis, poster, channel, render.amendment(event, changes), [key], thread=thread)
+            reply = render.amendment(event, changes, language=language)
+            _post(redis, poster, channel, reply, [key], thread=thread)
         else:
-            message_id = _post(redis, poster, channel, render.alert(event, amended=verdict == "updated"), [key])
+            message = render.alert(event, amended=verdict == "updated", language=language)
+            message_id = _post(redis, poster, channel, message, [key])
             redis.set(f"{prefix}posted:{channel}:{event.id}", message_id, ex=DELIVERED_TTL, nx=True)
         posted += 1
     return posted

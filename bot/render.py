@@ -19,6 +19,38 @@ _KIND_LABELS = {
     "filing": "LDA filing",
     "mandate": "Mandate",
 }
+_KIND_LABELS_FR = {
+    "article": "Nouvelle",
+    "communication": "Rapport de communication",
+    "registration": "Enregistrement",
+    "filing": "Déclaration LDA",
+    "mandate": "Mandat",
+}
+# The phrases of alerts, summaries, digests and notices, per subscription language (`--lang fr|en`).
+_PHRASES = {
+    "en": {"amended": "amended", "amended_head": "Amended {label}", "unchanged": "(no field we show changed)",
+           "batch": "{n} {verb} records", "most": "most for {org}", "with": "With", "more": "… and {n} more "
+           "(`lobbybot search` has them all)", "record": "record", "records": "records",
+           "recovered": "Source {source} recovered: alerts from it flow again.",
+           "broken": "Source {source} is {status}: {reason}",
+           "silent": "Until it recovers, no alert from it can reach this channel.", "todo": "What to do: {action}"},
+    "fr": {"amended": "modifié", "amended_head": "Modification — {label}", "unchanged": "(aucun champ affiché n'a "
+           "changé)", "batch": "{n} nouveaux dossiers", "most": "surtout {org}", "with": "Avec",
+           "more": "… et {n} autres (`lobbybot search` les a tous)", "record": "dossier", "records": "dossiers",
+           "recovered": "La source {source} est rétablie : ses alertes reprennent.",
+           "broken": "La source {source} est en état {status} : {reason}",
+           "silent": "Tant qu'elle n'est pas rétablie, aucune de ses alertes ne peut arriver ici.",
+           "todo": "Que faire : {action}"},
+}
+
+
+def _label(kind: str, language: str) -> str:
+    labels = _KIND_LABELS_FR if language == "fr" else _KIND_LABELS
+    return labels.get(kind, kind.capitalize())
+
+
+def _say(language: str, key: str, **values: object) -> str:
+    return _PHRASES.get(language, _PHRASES["en"])[key].format(**values)
 SUMMARY_CHARS = 280
 BATCH_LINES = 10
 DIGEST_LINES = 40
@@ -37,10 +69,10 @@ def _short(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
-def alert(event: Event, *, amended: bool = False) -> Message:
+def alert(event: Event, *, amended: bool = False, language: str = "en") -> Message:
     """One alert: what it is, who, to whom, when, and the link to the public record."""
-    label = _KIND_LABELS.get(event.kind, event.kind.capitalize())
-    head = f"{label}{' (amended)' if amended else ''}: {event.title}"
+    label = _label(event.kind, language)
+    head = f"{label}{' (' + _say(language, 'amended') + ')' if amended else ''}: {event.title}"
     lines = [head]
     facts = []
     if event.organization:
@@ -61,43 +93,48 @@ def alert(event: Event, *, amended: bool = False) -> Message:
     return Message(lines)
 
 
-def amendment(event: Event, changes: list[str]) -> Message:
+def amendment(event: Event, changes: list[str], *, language: str = "en") -> Message:
     """A thread reply under the original alert: what the amendment changed, field by field."""
-    label = _KIND_LABELS.get(event.kind, event.kind.capitalize())
-    lines = [f"Amended {label.lower()}: {event.title}"]
+    lines = [f"{_say(language, 'amended_head', label=_label(event.kind, language).lower())}: {event.title}"]
     if changes:
         lines.extend(f"  {change}" for change in changes[:12])
     else:
-        lines.append("  (no field we show changed)")
+        lines.append(f"  {_say(language, 'unchanged')}")
     if event.url:
         lines.append(event.url)
     return Message(lines)
 
 
-def batch(events: list[Event], *, verb: str = "new") -> Message:
-    """One message for a burst: '12 new communication reports for Amazon Web Services Canada, with …'."""
-    kinds = Counter(_KIND_LABELS.get(e.kind, e.kind).lower() for e in events)
-    what = ", ".join(f"{n} {label}{'s' if n > 1 and not label.endswith('s') else ''}" for label, n in kinds.items())
+def batch(events: list[Event], *, verb: str = "new", language: str = "en") -> Message:
+    """One message for a burst: '12 new records: 12 communication reports — most for Amazon Web Services Canada'."""
+    kinds = Counter(_label(e.kind, language).lower() for e in events)
+    if language == "fr":  # French plurals do not end in an "s" one can append ("rapports de communication")
+        what = ", ".join(f"{n} × {label}" for label, n in kinds.items())
+    else:
+        what = ", ".join(f"{n} {label}{'s' if n > 1 and not label.endswith('s') else ''}" for label, n in kinds.items())
     organizations = Counter(e.organization or e.publisher for e in events if e.organization or e.publisher)
     top = organizations.most_common(1)
-    head = f"{len(events)} {verb} records: {what}" + (f" — most for {top[0][0]}" if top else "")
+    head = f"{_say(language, 'batch', n=len(events), verb=verb)}: {what}" + (
+        f" — {_say(language, 'most', org=top[0][0])}" if top else "")
     lines = [head]
     institutions = Counter(i for e in events for i in e.institutions)
     if institutions:
-        lines.append("With " + ", ".join(f"{name} ({n})" for name, n in institutions.most_common(5)))
+        lines.append(_say(language, "with") + " " + ", ".join(f"{name} ({n})" for name, n in
+                                                             institutions.most_common(5)))
     for event in events[:BATCH_LINES]:
         lines.append(f"• {_short(event.title, 120)}" + (f" {event.url}" if event.url else ""))
     if len(events) > BATCH_LINES:
-        lines.append(f"… and {len(events) - BATCH_LINES} more (`lobbybot search` has them all)")
+        lines.append(_say(language, "more", n=len(events) - BATCH_LINES))
     return Message(lines)
 
 
-def digest(title: str, events: list[Event], *, max_lines: int = DIGEST_LINES) -> list[Message]:
+def digest(title: str, events: list[Event], *, max_lines: int = DIGEST_LINES, language: str = "en",
+           ) -> list[Message]:
     """A digest grouped by organisation, split into messages of at most `max_lines` lines each."""
-    return [message for message, _ in digest_parts(title, events, max_lines=max_lines)]
+    return [message for message, _ in digest_parts(title, events, max_lines=max_lines, language=language)]
 
 
-def digest_parts(title: str, events: list[Event], *, max_lines: int = DIGEST_LINES,
+def digest_parts(title: str, events: list[Event], *, max_lines: int = DIGEST_LINES, language: str = "en",
                  ) -> list[tuple[Message, list[Event]]]:
     """`digest`, with the events each message shows (so each part can be recorded as delivered on its own)."""
     groups: dict[str, list[Event]] = {}
@@ -109,19 +146,19 @@ def digest_parts(title: str, events: list[Event], *, max_lines: int = DIGEST_LIN
         body.extend((f"  • {_short(e.title, 120)}" + (f" {e.url}" if e.url else ""), e) for e in items)
     chunks = [body[i:i + max_lines - 1] for i in range(0, len(body), max_lines - 1)] or [[]]
     total = len(chunks)
-    count = f"{len(events)} record{'' if len(events) == 1 else 's'}"
+    count = f"{len(events)} {_say(language, 'record' if len(events) == 1 else 'records')}"
     return [(Message([f"{title} — {count}" + (f" ({n}/{total})" if total > 1 else ""), *(line for line, _ in chunk)]),
              [event for _, event in chunk if event is not None])
             for n, chunk in enumerate(chunks, 1)]
 
 
-def notice(source: str, status: str, reason: str, action: str) -> Message:
+def notice(source: str, status: str, reason: str, action: str, *, language: str = "en") -> Message:
     """A source-health notice: broken (with what to do) or recovered."""
     if status == "ok":
-        return Message([f"Source {source} recovered: alerts from it flow again."])
-    lines = [f"Source {source} is {status}: {reason}", "Until it recovers, no alert from it can reach this channel."]
+        return Message([_say(language, "recovered", source=source)])
+    lines = [_say(language, "broken", source=source, status=status, reason=reason), _say(language, "silent")]
     if action:
-        lines.append(f"What to do: {action}")
+        lines.append(_say(language, "todo", action=action))
     return Message(lines)
 
 

@@ -28,6 +28,12 @@ from workers.health import utcnow
 from workers.settings import Settings
 from workers.subscriptions import Subscription, SubscriptionStore
 
+TITLES = {
+    "en": {"daily": "Daily digest", "weekly": "Weekly digest", "realtime": "Held during quiet hours"},
+    "fr": {"daily": "Résumé quotidien", "weekly": "Résumé hebdomadaire",
+           "realtime": "Retenu pendant les heures calmes"},
+}
+
 
 def last_slot(sub: Subscription, now: datetime) -> datetime:
     """The most recent moment, at or before `now`, when `sub`'s digest was due."""
@@ -85,10 +91,10 @@ def release(redis: Redis, prefix: str, sub: Subscription, now: datetime) -> bool
                     redis.srem(f"{prefix}held:subs", sub.id)
                     return False
                 pipe.multi()
-                label = (f"{sub.digest.capitalize()} digest: {' '.join(sub.terms)}" if sub.digest != "realtime"
-                         else f"Held during quiet hours: {' '.join(sub.terms)}")
+                label = f"{TITLES[sub.language][sub.digest]}: {' '.join(sub.terms)}"
                 Queue(DELIVER_QUEUE, connection=redis).enqueue(
-                    DELIVER, sub.channel, refs, "digest", label, retry=DELIVERY_RETRY, failure_ttl=7 * 86400,
+                    DELIVER, sub.channel, refs, "digest", label, language=sub.language, retry=DELIVERY_RETRY,
+                    failure_ttl=7 * 86400,
                     description=f"digest of {len(refs)} alerts for subscription #{sub.id}", pipeline=pipe)
                 pipe.delete(held)
                 pipe.srem(f"{prefix}held:subs", sub.id)

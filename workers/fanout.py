@@ -45,9 +45,9 @@ Ref = list  # [event id, version, verdict, changes]
 
 
 def enqueue_delivery(redis: Redis, channel: str, refs: Sequence[Ref], *, mode: str = "alerts",
-                     label: str = "") -> None:
+                     label: str = "", language: str = "en") -> None:
     Queue(DELIVER_QUEUE, connection=redis).enqueue(
-        DELIVER, channel, list(refs), mode, label, retry=DELIVERY_RETRY, failure_ttl=7 * 86400,
+        DELIVER, channel, list(refs), mode, label, language=language, retry=DELIVERY_RETRY, failure_ttl=7 * 86400,
         description=f"deliver {len(refs)} {mode} to {channel}",
     )
 
@@ -75,6 +75,7 @@ def fan_out(redis: Redis, settings: Settings, items: Sequence[Classified],
     now = utcnow()
     matched = Matcher(SubscriptionStore(redis, settings.redis_prefix)).match([item.event for item in items])
     per_channel: dict[str, list[Ref]] = defaultdict(list)
+    languages: dict[str, str] = {}  # a channel's messages speak the language of its subscription
     queued = 0
     with redis.pipeline(transaction=False) as pipe:
         for item, subs in zip(items, matched, strict=True):
@@ -96,6 +97,7 @@ def fan_out(redis: Redis, settings: Settings, items: Sequence[Classified],
                     queued += 1
                 else:
                     per_channel[sub.channel].append(ref)
+                    languages.setdefault(sub.channel, sub.language)
                     decisions[sub.channel] = _decision("queued for delivery", now, sub)
                     queued += 1
             if settings.alert_channel and settings.alert_channel not in decisions:
@@ -109,5 +111,5 @@ def fan_out(redis: Redis, settings: Settings, items: Sequence[Classified],
         pipe.execute()
     for channel, refs in per_channel.items():
         mode = "batch" if len(refs) > settings.batch_threshold else "alerts"
-        enqueue_delivery(redis, channel, refs, mode=mode)
+        enqueue_delivery(redis, channel, refs, mode=mode, language=languages.get(channel, "en"))
     return queued

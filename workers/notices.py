@@ -35,10 +35,14 @@ def announce(redis: Redis, settings: Settings, state: SourceState) -> list[str]:
         return []
     subs = [sub for sub in SubscriptionStore(redis, settings.redis_prefix).all()
             if not sub.paused and sub.depends_on(state.name)]
-    channels = sorted({sub.channel for sub in subs})
+    languages: dict[str, str] = {}
+    for sub in sorted(subs, key=lambda sub: sub.id):
+        languages.setdefault(sub.channel, sub.language)
+    channels = sorted(languages)
     notice_id = f"{state.name}:{status}:{state.last_attempt.isoformat() if state.last_attempt else ''}"
     for channel in channels:
         Queue(DELIVER_QUEUE, connection=redis).enqueue(
             DELIVER, channel, [[notice_id, state.name, status, state.reason, state.action]], "notice", "",
-            retry=DELIVERY_RETRY, failure_ttl=7 * 86400, description=f"notice {state.name} {status} to {channel}")
+            language=languages[channel], retry=DELIVERY_RETRY, failure_ttl=7 * 86400,
+            description=f"notice {state.name} {status} to {channel}")
     return channels

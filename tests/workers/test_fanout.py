@@ -426,3 +426,24 @@ def test_explain_answers_with_the_rule_that_decided(redis: Redis, settings: Sett
         "No subscription of console:typo matched news:a1 (Shopify lobbies Finance on digital tax):\n"
         "  #4: term 'shopfy' does not match; closest word in the event: 'shopify'\n")
     assert "has never seen it" in why("ocl:communication:999", "console:live")
+
+
+def test_a_french_subscription_gets_its_alerts_digests_and_summaries_in_french(
+        redis: Redis, settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:
+    """`--lang fr` makes the alert labels, burst summaries and digest titles French; English channels stay English."""
+    subscribe(redis, "console:qc", "amazon", language="fr")
+    subscribe(redis, "console:on", "amazon")
+    ingest(redis, settings, [report(1)], alert=True)
+    out = posted(capsys, redis)
+    assert lines_of(out, "console:qc")[0].startswith("Rapport de communication: ")
+    assert lines_of(out, "console:on")[0].startswith("Communication report: ")
+
+    ingest(redis, settings, [report(n) for n in range(2, 9)], alert=True)
+    summary = lines_of(posted(capsys, redis), "console:qc")[0]
+    assert summary.startswith("7 nouveaux dossiers: 7 × rapport de communication")
+
+    daily = subscribe(redis, "console:resume", "treasury board", language="fr", digest="daily")
+    ingest(redis, settings, [report(20)], alert=True)
+    capsys.readouterr()
+    dispatch_digests(redis, settings, now=next_local(daily.created_at, 8, 1).astimezone(UTC))
+    assert lines_of(posted(capsys, redis), "console:resume")[0] == "Résumé quotidien: treasury board — 1 dossier"
