@@ -315,6 +315,10 @@ def _impersonated_download(url: str, blocked: str) -> Path:
             Path(name).unlink(missing_ok=True)
             raise BlockedSourceError(f"the registry refuses even a browser-like client (HTTP {response.status_code})",
                                      status=response.status_code, action=blocked)
+        if response.status_code != 200:
+            Path(name).unlink(missing_ok=True)
+            raise TransientSourceError(f"the download failed (HTTP {response.status_code})",
+                                       status=response.status_code, action="lobbybot retries with backoff.")
         for chunk in response.iter_content():
             out.write(chunk)
     return Path(name)
