@@ -14,10 +14,10 @@ import os
 import sys
 import time
 from datetime import UTC, datetime, timedelta
-from urllib.parse import urlsplit, urlunsplit
 
 from redis import Redis
 
+from workers.connection import with_database
 from workers.dedupe import Deduper
 from workers.events import Event
 from workers.settings import load_settings
@@ -55,8 +55,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--url", default=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
     args = parser.parse_args()
-    parts = urlsplit(args.url)
-    url = urlunsplit((parts.scheme, parts.netloc, f"/{BENCH_DB}", parts.query, ""))
+    url = with_database(args.url, BENCH_DB)
     redis = Redis.from_url(url)
     redis.flushdb()
     try:

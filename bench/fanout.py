@@ -29,12 +29,12 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from redis import Redis
 from rq import Queue
 
 from workers import fanout
+from workers.connection import with_database
 from workers.events import Event
 from workers.index import event_tokens
 from workers.ingest import ingest
@@ -207,8 +207,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--url", default=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
     args = parser.parse_args()
-    parts = urlsplit(args.url)
-    url = urlunsplit((parts.scheme, parts.netloc, f"/{BENCH_DB}", parts.query, ""))
+    url = with_database(args.url, BENCH_DB)
     redis = Redis.from_url(url)
     settings = load_settings(redis_url=url, alert_channel=None)
     rng = random.Random(args.seed)

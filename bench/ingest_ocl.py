@@ -24,9 +24,10 @@ import tempfile
 import time
 import zipfile
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 from redis import Redis
+
+from workers.connection import with_database
 
 BENCH_DB = 10  # default database; --db picks another on a shared server
 PRIMARY = ["COMLOG_ID", "CLIENT_ORG_CORP_NUM", "EN_CLIENT_ORG_CORP_NM_AN", "FR_CLIENT_ORG_CORP_NM",
@@ -139,8 +140,7 @@ def main() -> None:
     parser.add_argument("--db", type=int, default=BENCH_DB, help=f"Redis database to use (default {BENCH_DB})")
     parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    parts = urlsplit(args.url)
-    url = urlunsplit((parts.scheme, parts.netloc, f"/{args.db}", parts.query, ""))
+    url = with_database(args.url, args.db)
     if args.child:
         ingest_child(args.child, url)
         return

@@ -24,10 +24,10 @@ import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from urllib.parse import urlsplit, urlunsplit
 
 from redis import Redis
 
+from workers.connection import with_database
 from workers.events import Event, Official
 from workers.index import SearchIndex
 from workers.query import search
@@ -144,8 +144,7 @@ def main() -> int:
     parser.add_argument("--queries", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
-    parts = urlsplit(os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
-    url = urlunsplit((parts.scheme, parts.netloc, f"/{DB}", parts.query, ""))
+    url = with_database(os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"), DB)
     redis = Redis.from_url(url)
     settings = load_settings(redis_url=url, redis_prefix="bench:")
     redis.flushdb()

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from redis import Redis
 
 from tests.wire import FeedServer
+from workers.connection import with_database
 from workers.settings import Settings, configure, load_settings
 
 TEST_DB = int(os.environ.get("TEST_REDIS_DB", "13"))  # another number lets two test runs share a server
@@ -18,8 +18,7 @@ TEST_DB = int(os.environ.get("TEST_REDIS_DB", "13"))  # another number lets two 
 
 def test_redis_url() -> str:
     """REDIS_URL (default the local server) with the test database, so a developer's data is never touched."""
-    parts = urlsplit(os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
-    return urlunsplit((parts.scheme, parts.netloc, f"/{TEST_DB}", parts.query, ""))
+    return with_database(os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"), TEST_DB)
 
 
 @pytest.fixture(autouse=True)

@@ -6,6 +6,8 @@ a single primary (RQ does not support Redis Cluster). Responses are bytes, as RQ
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit, urlunsplit
+
 from redis import Redis
 
 from workers.settings import Settings, SettingsError
@@ -27,3 +29,9 @@ def embedded() -> Redis:
     import fakeredis
 
     return fakeredis.FakeRedis()
+
+
+def with_database(url: str, db: int) -> str:
+    """`url` pointing at database `db` of the same server (benchmarks and tests keep to their own database)."""
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, f"/{db}", parts.query, ""))
