@@ -22,13 +22,14 @@ import rq
 from redis import Redis
 
 from bot.cli import main
+from tests import records
+from tests.records import alerted_refs, load_saved, source_state
 from tests.wire import payload
 from workers.events import Event
 from workers.health import SourceState, StateStore
 from workers.jobs import poll_source
 from workers.settings import Settings
 from workers.sources import clq
-from workers.store import EventStore
 
 MakeSettings = Callable[..., Settings]
 SEARCH = "/api/clq/public-api/search"
@@ -182,24 +183,15 @@ def clq_settings(make_settings: MakeSettings, backend: ClqBackend, **overrides: 
 
 
 def saved_state(redis: Redis, settings: Settings) -> SourceState:
-    return StateStore(redis, settings.redis_prefix).load("clq")
+    return source_state(redis, settings, "clq")
 
 
 def stored(redis: Redis, settings: Settings, number: str) -> Event | None:
-    return EventStore(redis, settings.redis_prefix).get(f"clq:mandate:{number}")
-
-
-def alerted_refs(redis: Redis) -> list[list[str]]:
-    """[event id, version, verdict] of every alert waiting on the deliver queue."""
-    return [ref[:3] for job in rq.Queue("deliver", connection=redis).get_jobs() for ref in job.args[1]]
+    return records.stored(redis, settings, f"clq:mandate:{number}")
 
 
 def load(settings: Settings, tmp_path: Path, data: bytes) -> tuple[list[Event], int]:
-    path = tmp_path / "search.json"
-    path.write_bytes(data)
-    source = clq.ClqSource(settings)
-    events = list(source.load(path))
-    return events, source.skipped
+    return load_saved(clq.ClqSource(settings), tmp_path, data, "search.json")
 
 
 def sources_output(capsys: pytest.CaptureFixture[str]) -> str:

@@ -11,6 +11,7 @@ import pytest
 import rq
 from redis import Redis
 
+from tests.records import source_state
 from tests.wire import FeedServer, payload
 from workers.events import Event
 from workers.health import SourceState, StateStore
@@ -37,7 +38,7 @@ def events_of(result: PollResult, url: str | None = None) -> list[Event]:
 
 
 def saved_state(redis: Redis, settings: Settings) -> SourceState:
-    return StateStore(redis, settings.redis_prefix).load("feeds")
+    return source_state(redis, settings, "feeds")
 
 
 def save_state(redis: Redis, settings: Settings, state: SourceState) -> None:

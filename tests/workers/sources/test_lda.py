@@ -21,14 +21,14 @@ import rq
 from redis import Redis
 
 from bot.cli import main
+from tests.records import alerted_refs, by_id, load_saved, source_state, stored
 from tests.wire import payload
 from workers.events import Event
-from workers.health import SourceState, StateStore
+from workers.health import SourceState
 from workers.jobs import poll_source
 from workers.settings import Settings
 from workers.sources import lda
 from workers.sources.lda import LdaSource
-from workers.store import EventStore
 
 MakeSettings = Callable[..., Settings]
 FILINGS = "/api/v1/filings/"
@@ -214,28 +214,11 @@ def poll_directly(source: LdaSource, state: SourceState) -> tuple[list[Event], b
 
 
 def load(settings: Settings, tmp_path: Path, data: bytes, name: str = "filings.json") -> tuple[list[Event], int]:
-    path = tmp_path / name
-    path.write_bytes(data)
-    source = LdaSource(settings)
-    events = list(source.load(path))
-    return events, source.skipped
-
-
-def by_id(events: list[Event]) -> dict[str, Event]:
-    return {event.id: event for event in events}
+    return load_saved(LdaSource(settings), tmp_path, data, name)
 
 
 def saved_state(redis: Redis, settings: Settings) -> SourceState:
-    return StateStore(redis, settings.redis_prefix).load("lda")
-
-
-def stored(redis: Redis, settings: Settings, event_id: str) -> Event | None:
-    return EventStore(redis, settings.redis_prefix).get(event_id)
-
-
-def alerted_refs(redis: Redis) -> list[list[str]]:
-    """[event id, version, verdict] of every alert waiting on the deliver queue."""
-    return [ref[:3] for job in rq.Queue("deliver", connection=redis).get_jobs() for ref in job.args[1]]
+    return source_state(redis, settings, "lda")
 
 
 def counts(summary: dict[str, Any]) -> tuple[int, int, int, int]:

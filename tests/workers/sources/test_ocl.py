@@ -28,13 +28,13 @@ from tests.ocl_exports import (
     subject_new,
     subject_old,
 )
+from tests.records import alerted_refs, by_id, load_saved, source_state, stored
 from tests.wire import FeedServer, payload
 from workers.events import Event, Official
 from workers.health import SourceState, StateStore
 from workers.jobs import poll_source
 from workers.settings import Settings
 from workers.sources.ocl import OclSource
-from workers.store import EventStore
 
 MakeSettings = Callable[..., Settings]
 
@@ -86,32 +86,16 @@ def serve_ckan(feed_server: FeedServer, dataset: str, resource: str, url: str) -
 
 def load(settings: Settings, tmp_path: Path, data: bytes, name: str = "export.zip") -> tuple[list[Event], int]:
     """The events `lobbybot import ocl` reads from `data` saved as `name`, and the rows it skipped."""
-    path = tmp_path / name
-    path.write_bytes(data)
-    source = OclSource(settings)
-    events = list(source.load(path))
-    return events, source.skipped
-
-
-def by_id(events: list[Event]) -> dict[str, Event]:
-    return {event.id: event for event in events}
+    return load_saved(OclSource(settings), tmp_path, data, name)
 
 
 def saved_state(redis: Redis, settings: Settings) -> SourceState:
-    return StateStore(redis, settings.redis_prefix).load("ocl")
-
-
-def stored(redis: Redis, settings: Settings, event_id: str) -> Event | None:
-    return EventStore(redis, settings.redis_prefix).get(event_id)
+    return source_state(redis, settings, "ocl")
 
 
 def deliver_queue(redis: Redis) -> rq.Queue:
     return rq.Queue("deliver", connection=redis)
 
-
-def alerted_refs(redis: Redis) -> list[list[str]]:
-    """[event id, version, verdict] of every alert waiting on the deliver queue."""
-    return [ref[:3] for job in deliver_queue(redis).get_jobs() for ref in job.args[1]]
 
 
 def methods(feed_server: FeedServer, path: str) -> list[str]:
