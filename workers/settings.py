@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import AliasChoices, BaseModel, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -92,6 +92,10 @@ class Settings(BaseSettings):
     clq_signing_secret: SecretStr | None = None
     clq_origin: str = "https://www.carrefourlobby.quebec"
     log_level: str = "INFO"
+    log_format: Literal["text", "json"] = "text"
+    slack_admins: list[str] = Field(default_factory=list)  # Slack user ids; empty = everyone may change
+    slack_api_url: str = "https://slack.com/api/"
+    discord_api_url: str = "https://discord.com/api/v10"
 
     @field_validator("feeds", mode="before")
     @classmethod

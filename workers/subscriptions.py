@@ -235,6 +235,12 @@ class SubscriptionStore:
         pipe.lpush(f"{self.prefix}audit", entry)  # type: ignore[attr-defined]
         pipe.ltrim(f"{self.prefix}audit", 0, AUDIT_KEEP - 1)  # type: ignore[attr-defined]
 
+    def record(self, actor: str, action: str, what: str) -> None:
+        """Add an entry to the audit log for a change made elsewhere (an alias added from a chat command)."""
+        with self.redis.pipeline() as pipe:
+            self._audit(pipe, actor, action, what)
+            pipe.execute()
+
     def audit(self, limit: int = 50) -> list[dict[str, str]]:
         return [json.loads(raw) for raw in self.redis.lrange(f"{self.prefix}audit", 0, limit - 1)]
 
