@@ -31,6 +31,7 @@ import re
 import shlex
 from dataclasses import asdict, dataclass, field
 from datetime import date
+from typing import cast
 
 from redis import Redis
 
@@ -41,7 +42,7 @@ from workers.jobs import enabled_sources
 from workers.query import QueryError, Summary, search
 from workers.settings import Settings
 from workers.sources import SOURCES
-from workers.subscriptions import Subscription, SubscriptionError, SubscriptionStore
+from workers.subscriptions import Digest, Language, Subscription, SubscriptionError, SubscriptionStore
 from workers.terms import name_key
 
 SUBCOMMANDS = ("search", "subscribe", "unsubscribe", "list", "sources", "alias", "why", "help")
@@ -81,8 +82,8 @@ class Caller:
 class Command:
     name: str  # one of SUBCOMMANDS
     terms: list[str] = field(default_factory=list)
-    digest: str = "realtime"
-    language: str = "en"
+    digest: Digest = "realtime"
+    language: Language = "en"
     number: int | None = None  # unsubscribe
     aliases: list[str] = field(default_factory=list)  # alias add: terms[0] is the name
     event_id: str = ""  # why
@@ -134,13 +135,14 @@ def parse(text: str) -> Command | Answer:
     if head == "search":
         return Command("search", rest) if rest else _usage("search")
     if head == "subscribe":
-        digest, language = "realtime", "en"
+        digest: Digest = "realtime"
+        language: Language = "en"
         while rest and rest[-1].casefold() in (*_DIGESTS, *_LANGUAGES):
             option = rest.pop().casefold()
             if option in _DIGESTS:
-                digest = option
+                digest = cast(Digest, option)
             else:
-                language = option
+                language = cast(Language, option)
         return Command("subscribe", rest, digest=digest, language=language) if rest else _usage("subscribe")
     if head == "unsubscribe":
         number = rest[0].lstrip("#") if len(rest) == 1 else ""

@@ -58,7 +58,28 @@ DIGEST_LINES = 40
 
 @dataclass(frozen=True)
 class Message:
+    """What to post. `lines` is the complete plain text (the console prints it, platforms use it as the
+    notification text and fallback); the other fields keep the facts it was made from, so a platform renderer
+    (Block Kit, embeds) can lay them out its own way without parsing text:
+
+    kind      alert | amendment | batch | digest | notice | card
+    events    the events shown (alert, amendment: one; batch, digest: the ones in this message)
+    changes   amendment: what changed, one line per field
+    title     digest: its label ("Daily digest"); notice: the source name
+    part      digest: (n, total) when it is split over several messages
+    status    notice: the source's status, with `reason` and `action`
+    """
+
     lines: list[str] = field(default_factory=list)
+    kind: str = ""
+    events: tuple[Event, ...] = ()
+    changes: tuple[str, ...] = ()
+    language: str = "en"
+    title: str = ""
+    part: tuple[int, int] = (1, 1)
+    status: str = ""
+    reason: str = ""
+    action: str = ""
 
     @property
     def text(self) -> str:
@@ -90,7 +111,8 @@ def alert(event: Event, *, amended: bool = False, language: str = "en") -> Messa
         lines.append(_short(event.summary, SUMMARY_CHARS))
     if event.url:
         lines.append(event.url)
-    return Message(lines)
+    return Message(lines, kind="alert", events=(event,), language=language,
+                   changes=("amended",) if amended else ())
 
 
 def amendment(event: Event, changes: list[str], *, language: str = "en") -> Message:
@@ -102,7 +124,7 @@ def amendment(event: Event, changes: list[str], *, language: str = "en") -> Mess
         lines.append(f"  {_say(language, 'unchanged')}")
     if event.url:
         lines.append(event.url)
-    return Message(lines)
+    return Message(lines, kind="amendment", events=(event,), changes=tuple(changes), language=language)
 
 
 def batch(events: list[Event], *, verb: str = "new", language: str = "en") -> Message:
@@ -125,7 +147,7 @@ def batch(events: list[Event], *, verb: str = "new", language: str = "en") -> Me
         lines.append(f"• {_short(event.title, 120)}" + (f" {event.url}" if event.url else ""))
     if len(events) > BATCH_LINES:
         lines.append(_say(language, "more", n=len(events) - BATCH_LINES))
-    return Message(lines)
+    return Message(lines, kind="batch", events=tuple(events), language=language)
 
 
 def digest(title: str, events: list[Event], *, max_lines: int = DIGEST_LINES, language: str = "en",
@@ -147,19 +169,25 @@ def digest_parts(title: str, events: list[Event], *, max_lines: int = DIGEST_LIN
     chunks = [body[i:i + max_lines - 1] for i in range(0, len(body), max_lines - 1)] or [[]]
     total = len(chunks)
     count = f"{len(events)} {_say(language, 'record' if len(events) == 1 else 'records')}"
-    return [(Message([f"{title} — {count}" + (f" ({n}/{total})" if total > 1 else ""), *(line for line, _ in chunk)]),
-             [event for _, event in chunk if event is not None])
-            for n, chunk in enumerate(chunks, 1)]
+    parts = []
+    for n, chunk in enumerate(chunks, 1):
+        shown = [event for _, event in chunk if event is not None]
+        head = f"{title} — {count}" + (f" ({n}/{total})" if total > 1 else "")
+        parts.append((Message([head, *(line for line, _ in chunk)], kind="digest", events=tuple(shown),
+                              language=language, title=title, part=(n, total)), shown))
+    return parts
 
 
 def notice(source: str, status: str, reason: str, action: str, *, language: str = "en") -> Message:
     """A source-health notice: broken (with what to do) or recovered."""
     if status == "ok":
-        return Message([_say(language, "recovered", source=source)])
-    lines = [_say(language, "broken", source=source, status=status, reason=reason), _say(language, "silent")]
-    if action:
-        lines.append(_say(language, "todo", action=action))
-    return Message(lines)
+        lines = [_say(language, "recovered", source=source)]
+    else:
+        lines = [_say(language, "broken", source=source, status=status, reason=reason), _say(language, "silent")]
+        if action:
+            lines.append(_say(language, "todo", action=action))
+    return Message(lines, kind="notice", language=language, title=source, status=status, reason=reason,
+                   action=action)
 
 
 def summary_card(summary: Summary) -> Message:
@@ -168,7 +196,7 @@ def summary_card(summary: Summary) -> Message:
     filters = "".join([f" since {summary.since}" if summary.since else "",
                        f" in {summary.source}" if summary.source else ""])
     if not summary.total:
-        return Message([f"Lobbying: {query}{filters}", "No matching records."])
+        return Message([f"Lobbying: {query}{filters}", "No matching records."], kind="card")
     sources = ", ".join(f"{n} {name}" for name, n in summary.by_source.items())
     lines = [f"Lobbying: {query}{filters}", f"{summary.total} records ({sources})"]
     lobbyists = summary.lobbyists
@@ -191,4 +219,4 @@ def summary_card(summary: Summary) -> Message:
         lines.append(f"News mentions: {summary.news.total}")
         lines.extend(f"  {item.date} {_short(item.title, 100)}" + (f" {item.url}" if item.url else "")
                      for item in summary.news.latest)
-    return Message(lines)
+    return Message(lines, kind="card")

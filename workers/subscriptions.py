@@ -42,6 +42,7 @@ from workers.query import QueryError, check_terms
 from workers.terms import Term
 
 Digest = Literal["realtime", "daily", "weekly"]
+Language = Literal["fr", "en"]
 AUDIT_KEEP = 10_000
 _CHANNEL = re.compile(r"^(console:[\w.-]+|slack:[\w.-]+/[\w.-]+|discord:\d+/\d+)$")
 _QUIET = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)$")
@@ -69,7 +70,7 @@ class Subscription(BaseModel):
     digest: Digest = "realtime"
     digest_time: str = "08:00"  # local time of daily and weekly digests (weekly: Mondays)
     timezone: str = "America/Toronto"
-    language: Literal["fr", "en"] = "en"
+    language: Language = "en"
     quiet: str | None = None  # "22:00-07:00": realtime alerts wait for the end of quiet hours
     paused: str = ""  # why delivery is paused (channel gone, bot removed…); empty when active
     created_by: str = ""
