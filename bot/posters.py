@@ -11,7 +11,7 @@ import uuid
 from typing import Protocol, TextIO
 
 from bot.render import Message
-from workers.settings import Settings
+from workers.settings import Settings, current
 
 
 class Poster(Protocol):
@@ -48,4 +48,8 @@ def poster_for(channel: str, settings: Settings | None = None) -> Poster:
     platform = channel.partition(":")[0]
     if platform == "console":
         return ConsolePoster(min_interval=settings.console_interval if settings else 0.0)
+    if platform == "discord":
+        from bot.discord.poster import DiscordPoster  # only bot/discord imports discord-specific code
+
+        return DiscordPoster.from_settings(settings or current())
     raise ValueError(f"no poster for {platform!r} channels yet (channel {channel!r})")
