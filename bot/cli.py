@@ -197,7 +197,20 @@ def cmd_scheduler(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_web(args: argparse.Namespace, settings: Settings) -> int:
     from bot.web import serve
 
-    serve(settings, port=args.port or settings.port)
+    serve(settings, port=args.port or settings.port, threads=args.threads, answer_within=args.answer_within)
+    return 0
+
+
+def cmd_slack_socket(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.slack.app import build_app, mode, run_socket_mode
+
+    if settings.slack_app_token is None:
+        raise SettingsError("SLACK_APP_TOKEN: not set; Socket Mode needs the app-level token (xapp-…, Basic "
+                            "Information → App-Level Tokens, scope connections:write)")
+    if mode(settings, socket=True) == "off":
+        raise SettingsError("SLACK_BOT_TOKEN: not set (the xoxb-… Bot User OAuth Token)")
+    log.info("slack-socket: connecting to Slack over Socket Mode")
+    run_socket_mode(build_app(settings, connect(settings), answer_within=args.answer_within, socket=True), settings)
     return 0
 
 
@@ -242,8 +255,14 @@ def build_parser() -> argparse.ArgumentParser:
     alias.add_argument("action", choices=("add", "list"))
     alias.add_argument("names", nargs="*", metavar="NAME", help="add: NAME ALIAS…")
     channels_cli.register(add)
-    web = add("web", cmd_web, "serve /healthz on $PORT")
+    web = add("web", cmd_web, "serve Slack's request URL (/slack/events) and /healthz on $PORT (gunicorn)")
     web.add_argument("--port", type=int, help="default: $PORT")
+    web.add_argument("--threads", type=int, default=4, help="threads per worker process (processes: "
+                     "$WEB_CONCURRENCY, default 1)")
+    for command in (web, add("slack-socket", cmd_slack_socket, "answer /lobby over Slack's Socket Mode "
+                                                                "(SLACK_APP_TOKEN; no public URL needed)")):
+        command.add_argument("--answer-within", type=float, default=2.0, metavar="SECONDS",
+                             help="a search not done by then is answered later from a worker (default 2)")
     return parser
 
 

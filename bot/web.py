@@ -1,40 +1,61 @@
-"""The `web` process: `/healthz` on `$PORT` (the Slack request URL joins it in issue #7).
+"""The `web` process: Slack's request URL and `/healthz` on `$PORT`, served by gunicorn.
 
-A small WSGI app under the standard library's threaded server; liveness answers 200 while Redis answers PING,
-503 with the reason otherwise. SIGTERM stops it at once (it holds no work).
+    /healthz                 200 {"status": "ok"} while Redis answers PING, 503 with the reason otherwise
+    /slack/events            slash commands (`/lobby`), signed by Slack; 401 when the signature or timestamp is bad
+    /slack/install           multi-workspace only: redirects to Slack's authorize page with a one-time state
+    /slack/oauth_redirect    multi-workspace only: exchanges the code and stores the install in Redis
+
+Why gunicorn and the sync bolt `App`: gunicorn is what Heroku-style hosts expect for Python, it stops
+gracefully on SIGTERM (in-flight requests finish within `GRACEFUL_SECONDS`, inside Heroku's 30 s), and
+slack-bolt's sync App needs no second event loop beside Redis' and RQ's blocking clients. Gunicorn runs from
+here (a `BaseApplication`), so `lobbybot web` stays the one entry point: bound to 0.0.0.0:$PORT, `gthread`
+workers (`WEB_CONCURRENCY` processes, default 1, each with `threads` threads, default 4). Every worker builds its
+own Redis client and bolt App after the fork.
+
+Slack settings are checked before gunicorn starts (`bot.slack.app.mode`): with none, only `/healthz` is served
+and the start-up line says Slack is off; a token without `SLACK_SIGNING_SECRET` stops with one line naming it.
+Only `bot/slack/` imports Slack's SDKs, so the Slack part is imported lazily.
+
+How it fails: a bad setting raises `SettingsError` before anything listens (exit 2); a port in use makes
+gunicorn give up after its retries (exit 1); Redis down answers 503 on `/healthz` and bolt's error on commands.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import signal
+import os
 from collections.abc import Callable, Iterable
-from socketserver import ThreadingMixIn
 from typing import Any
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from redis import Redis
 from redis.exceptions import RedisError
 
 from workers.connection import connect
-from workers.settings import Settings
+from workers.settings import Settings, SettingsError
 
 log = logging.getLogger("lobbybot.web")
 StartResponse = Callable[..., Any]
+WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
+GRACEFUL_SECONDS = 25
+DEFAULT_THREADS = 4
 
 
-def make_app(redis: Redis) -> Callable[[dict[str, Any], StartResponse], Iterable[bytes]]:
+def make_app(redis: Redis, slack: WSGIApp | None = None) -> WSGIApp:
+    """`/healthz` here; `/slack/…` to `slack` (bolt's WSGI adapter) when Slack is on; 404 otherwise."""
+
     def app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
-        if path != "/healthz":
-            return _json(start_response, "404 Not Found", {"error": f"no route {path}"})
-        try:
-            redis.ping()
-        except RedisError as exc:
-            return _json(start_response, "503 Service Unavailable", {"status": "unhealthy",
-                                                                     "redis": type(exc).__name__})
-        return _json(start_response, "200 OK", {"status": "ok", "redis": "ok"})
+        if path == "/healthz":
+            try:
+                redis.ping()
+            except RedisError as exc:
+                return _json(start_response, "503 Service Unavailable", {"status": "unhealthy",
+                                                                         "redis": type(exc).__name__})
+            return _json(start_response, "200 OK", {"status": "ok", "redis": "ok"})
+        if slack is not None and path.startswith("/slack/"):
+            return slack(environ, start_response)
+        return _json(start_response, "404 Not Found", {"error": f"no route {path}"})
 
     return app
 
@@ -45,27 +66,49 @@ def _json(start_response: StartResponse, status: str, body: dict[str, str]) -> l
     return [data]
 
 
-class _ThreadingServer(ThreadingMixIn, WSGIServer):
-    daemon_threads = True
+def build(settings: Settings, *, answer_within: float = 2.0) -> WSGIApp:
+    """The whole WSGI app for these settings (called in each gunicorn worker)."""
+    from bot.slack.app import mode
+
+    redis = connect(settings)
+    if mode(settings) == "off":
+        return make_app(redis)
+    from bot.slack.app import build_app, wsgi_app
+
+    return make_app(redis, wsgi_app(build_app(settings, redis, answer_within=answer_within)))
 
 
-class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
-        log.debug(format, *args)
+def workers_from_env() -> int:
+    raw = os.environ.get("WEB_CONCURRENCY", "1")
+    if not raw.isdigit() or int(raw) < 1:
+        raise SettingsError(f"WEB_CONCURRENCY: expected a number of processes ≥ 1, got {raw!r}")
+    return int(raw)
 
 
-def serve(settings: Settings, port: int) -> None:
-    server = make_server("0.0.0.0", port, make_app(connect(settings)), server_class=_ThreadingServer,
-                         handler_class=_QuietHandler)
+def serve(settings: Settings, port: int, *, threads: int = DEFAULT_THREADS, answer_within: float = 2.0) -> None:
+    """Check the settings, then run gunicorn until SIGTERM/SIGINT (gunicorn exits the process itself)."""
+    from gunicorn.app.base import BaseApplication
 
-    def stop(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
+    from bot.slack.app import mode
 
-    signal.signal(signal.SIGTERM, stop)
-    log.info("web: serving /healthz on port %s", port)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        log.info("web: stopping")
-    finally:
-        server.server_close()
+    chosen = mode(settings)  # fail before listening
+    connect(settings)
+    workers = workers_from_env()
+    routes = {"off": "/healthz (Slack is off: set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET to turn it on)",
+              "single": "/healthz and /slack/events (Slack: one workspace, SLACK_BOT_TOKEN)",
+              "multi": "/healthz, /slack/events, /slack/install and /slack/oauth_redirect (Slack: multi-workspace)"}
+    log.info("web: serving %s on 0.0.0.0:%s (%s worker(s) × %s threads)", routes[chosen], port, workers, threads)
+
+    options = {"bind": f"0.0.0.0:{port}", "workers": workers, "worker_class": "gthread", "threads": threads,
+               "graceful_timeout": GRACEFUL_SECONDS, "timeout": 30, "keepalive": 5, "accesslog": None,
+               "loglevel": "warning", "proc_name": "lobbybot-web"}
+
+    class Server(BaseApplication):
+        def load_config(self) -> None:
+            for key, value in options.items():
+                self.cfg.set(key, value)
+
+        def load(self) -> WSGIApp:
+            return build(settings, answer_within=answer_within)
+
+    Server().run()
