@@ -214,6 +214,15 @@ def cmd_slack_socket(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_discord(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.discord.client import run
+
+    if settings.discord_token is None:
+        raise SettingsError("DISCORD_TOKEN: not set; copy the bot's token from https://discord.com/developers/"
+                            "applications → your app → Bot, and set DISCORD_TOKEN")
+    return run(settings, connect(settings))
+
+
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     from bot.demo import run_demo
 
@@ -255,6 +264,7 @@ def build_parser() -> argparse.ArgumentParser:
     alias.add_argument("action", choices=("add", "list"))
     alias.add_argument("names", nargs="*", metavar="NAME", help="add: NAME ALIAS…")
     channels_cli.register(add)
+    add("discord", cmd_discord, "answer /lobby in Discord over the gateway (DISCORD_TOKEN); workers post alerts")
     web = add("web", cmd_web, "serve Slack's request URL (/slack/events) and /healthz on $PORT (gunicorn)")
     web.add_argument("--port", type=int, help="default: $PORT")
     web.add_argument("--threads", type=int, default=4, help="threads per worker process (processes: "
