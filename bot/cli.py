@@ -7,6 +7,7 @@ anything else (Redis unreachable, a file that cannot be read). Nothing builds a 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 from collections.abc import Callable, Sequence
@@ -17,6 +18,7 @@ import redis
 from rq import Queue, SimpleWorker
 
 from bot import channels_cli
+from workers import logs
 from workers.connection import connect
 from workers.errors import SourceError
 from workers.health import StateStore
@@ -27,8 +29,6 @@ from workers.subscriptions import SubscriptionError
 
 log = logging.getLogger("lobbybot")
 Command = Callable[[argparse.Namespace, Settings], int]
-WORKER_MONITORING_SECONDS = 10
-WORKER_MAINTENANCE_SECONDS = 30
 
 
 class UsageError(Exception):
@@ -170,28 +170,31 @@ def cmd_sources(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
-    from rq.worker import HerokuWorker
+    from workers.lifecycle import run_worker
 
-    conn = connect(settings)
-    queues = [Queue(name, connection=conn) for name in args.queues or QUEUES]
-    # A worker killed mid-job (SIGKILL, OOM) leaves its job "started" until the job's heartbeat lapses
-    # (monitoring interval + 60 s); another worker's maintenance then retries it. Short intervals bound that
-    # delay at about two minutes instead of RQ's default ten.
-    # An idle worker blocks on its queues for worker_ttl - 15 s and runs maintenance only when it wakes.
-    worker = HerokuWorker(queues, connection=conn, job_monitoring_interval=WORKER_MONITORING_SECONDS,
-                          maintenance_interval=WORKER_MAINTENANCE_SECONDS, worker_ttl=WORKER_MAINTENANCE_SECONDS + 15)
-    worker.work(with_scheduler=True, logging_level=settings.log_level, burst=args.burst)
-    return 0
+    return run_worker(settings, args.queues or QUEUES, burst=args.burst)
 
 
 def cmd_scheduler(args: argparse.Namespace, settings: Settings) -> int:
-    from rq.cron import CronScheduler
+    from workers.lifecycle import run_scheduler
 
-    conn = connect(settings)
-    scheduler = CronScheduler(connection=conn, logging_level=settings.log_level)
-    scheduler.load_config_from_file("workers.schedule")
-    scheduler.start()
-    return 0
+    return run_scheduler(settings)
+
+
+def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
+    from workers.status import client, gather, unreachable
+
+    try:
+        status = gather(client(settings), settings)
+    except redis.RedisError as exc:
+        line = unreachable(settings, exc)
+        if args.json:
+            print(json.dumps({"healthy": False, "redis": "unreachable", "problems": [line]}))
+        else:
+            print(line, file=sys.stderr)
+        return 1
+    print(status.json() if args.json else "\n".join(status.lines()))
+    return 0 if status.healthy else 1
 
 
 def cmd_web(args: argparse.Namespace, settings: Settings) -> int:
@@ -255,6 +258,9 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("queues", nargs="*", metavar="QUEUE", help=f"default: {' '.join(QUEUES)}")
     worker.add_argument("--burst", action="store_true", help="exit when the queues are empty")
     add("scheduler", cmd_scheduler, "run rq cron with workers/schedule.py (run exactly one)")
+    status = add("status", cmd_status, "queues, workers, scheduler, sources, backlog, paused channels; exit 1 "
+                 "when unhealthy (docs/operations.md)")
+    status.add_argument("--json", action="store_true", help="print the status as JSON")
     search = add("search", cmd_search, "summarise who lobbies whom about what, from the index (every term must match)")
     search.add_argument("terms", nargs="*", metavar="TERM", help='a name or word; quote to group: "hydro quebec"')
     search.add_argument("--json", action="store_true", help="print the summary as JSON")
@@ -280,9 +286,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         settings = current()
-        logging.basicConfig(level=settings.log_level.upper(), stream=sys.stderr,
-                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-        logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request drowns the poll summary
+        logs.configure(settings)  # one line per record, text or JSON, secrets redacted
         return args.func(args, settings)
     except (SettingsError, UsageError, UnknownSourceError, SubscriptionError) as exc:
         print(f"lobbybot {args.command}: {exc}", file=sys.stderr)
