@@ -12,7 +12,8 @@ search is run in a thread and answered in the ack when it is done within `answer
 sends every search the slow way); otherwise the ack says "working…" and an RQ job
 (`bot.slack.jobs.answer_later`, queue `default`) posts the card to the command's `response_url`, which Slack
 accepts for 30 minutes. A thread of a search that ran out of time finishes unused: the job does not depend on
-this process surviving (a web dyno restarts daily).
+this process surviving (a web dyno restarts daily). An answer too long for one message (a very long list) is
+acked with its first part; `bot.slack.jobs.post_pages` posts the rest to `response_url`.
 
 Redis keys (prefix `LOBBYBOT_REDIS_PREFIX`):
 
@@ -25,6 +26,7 @@ propagates; bolt logs it and Slack shows its own "failed with the error" note to
 
 from __future__ import annotations
 
+import json
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -35,13 +37,14 @@ from rq import Queue, Retry
 from slack_bolt import Ack, App
 
 from bot.commands import Answer, Caller, Command, answer, parse
-from bot.slack.replies import WORKING, payload
+from bot.slack.replies import WORKING, payloads
 from workers.settings import Settings
 
 log = logging.getLogger("lobbybot.slack.commands")
 SLOW_QUEUE = "default"
 LATER_SECONDS = 3600
 JOB = "bot.slack.jobs.answer_later"
+PAGES_JOB = "bot.slack.jobs.post_pages"
 
 
 def caller_of(settings: Settings, team: str, channel: str, user: str) -> Caller:
@@ -68,7 +71,11 @@ def register(app: App, redis: Redis, settings: Settings, *, answer_within: float
                 return
         else:
             reply = answer(redis, settings, caller, parsed, request_id=request_id)
-        ack(**payload(reply, parsed))
+        pages = payloads(reply, parsed)
+        ack(**pages[0])
+        if len(pages) > 1:  # an ack is one message: the rest follow through response_url, in order
+            queue.enqueue(PAGES_JOB, command.get("response_url", ""), json.dumps(pages[1:]),
+                          retry=Retry(max=2, interval=[5, 30]))
 
     app.command("/lobby")(lobby)
 

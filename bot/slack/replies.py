@@ -4,6 +4,8 @@ Who sees it: a summary card and a change (subscribe, unsubscribe, alias add) are
 channel sees what was looked up and who changed its alerts; everything else (help, list, sources, why, errors,
 refusals) is `ephemeral`, shown to the asker only.
 
+A `response_url` takes at most five messages in 30 minutes; the renderer cuts long answers well before that.
+
 How it fails: never; the blocks are built by `bot.slack.render.answer_blocks`, which keeps to Slack's limits.
 """
 
@@ -12,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from bot.commands import Answer, Command
+from bot.slack.render import answer_blocks
 
 WORKING = "Working on it… the answer will follow here in a moment."
 
@@ -24,22 +27,8 @@ def visibility(reply: Answer, command: Command | Answer | None = None) -> str:
     return "ephemeral"
 
 
-def fallback_text(reply: Answer) -> str:
-    """The plain text Slack shows in notifications and where blocks cannot be shown."""
-    if reply.summary is not None:
-        summary = reply.summary
-        return f"Lobbying: {' '.join(summary.query)} — {summary.total} records"
-    text = reply.text
-    return f"{reply.title}\n{text}" if reply.title and text else (text or reply.title)
-
-
-def payload(reply: Answer, command: Command | Answer | None = None) -> dict[str, Any]:
-    """`text`, `blocks` and `response_type` for `ack(**payload)` or a `response_url` POST."""
-    return {"text": fallback_text(reply)[:3000], "blocks": _blocks(reply), "response_type": visibility(reply, command)}
-
-
-def _blocks(reply: Answer) -> list[dict[str, Any]]:  # TEMPORARY until bot.slack.render lands
-    from bot.render import summary_card
-
-    text = summary_card(reply.summary).text if reply.summary is not None else fallback_text(reply)
-    return [{"type": "section", "text": {"type": "mrkdwn", "text": text[:3000]}}]
+def payloads(reply: Answer, command: Command | Answer | None = None) -> list[dict[str, Any]]:
+    """One JSON body per message (`text`, `blocks`, `response_type`) for `ack(**first)` or `response_url` POSTs.
+    Almost every answer is one message; a very long list is split by the renderer into a few."""
+    kind = visibility(reply, command)
+    return [{"text": text, "blocks": blocks, "response_type": kind} for text, blocks in answer_blocks(reply)]
