@@ -9,6 +9,8 @@ Redis keys (prefix `LOBBYBOT_REDIS_PREFIX`):
     {prefix}ix:id:{bucket}       HASH event id → current document number (bucket = crc32(id) % 4096)
     {prefix}ix:sup:{bucket}      HASH event id → id of the amendment that supersedes it
     {prefix}ix:dead              BITMAP document numbers replaced by a newer version or by an amendment
+    {prefix}ix:gen               counter bumped by every write (`add`): cached answers of an older one are stale
+    {prefix}ix:q:{digest}        a cached answer of `workers.query.search` (see there), expires after 10 min
 
 Tokens come from `workers.terms`: the words and joined keys of the organisation (English and French),
 registrant, lobbyists, institutions, officials, subjects, and of the title and summary.
@@ -97,6 +99,7 @@ for i = n + 1, n + m do
   if ttl > 0 then redis.call('SET', KEYS[i], ARGV[a], 'EX', ttl) else redis.call('SET', KEYS[i], ARGV[a]) end
   a = a + 2
 end
+redis.call('INCR', KEYS[n + m + 2 * t + 1])
 for j = 1, t do
   local key, bits, blob = KEYS[n + m + j], KEYS[n + m + t + j], ARGV[a]
   a = a + 1
@@ -194,6 +197,10 @@ class SearchIndex:
     def dead_key(self) -> str:
         return f"{self.prefix}ix:dead"
 
+    @property
+    def generation_key(self) -> str:
+        return f"{self.prefix}ix:gen"
+
     # Write side ---------------------------------------------------------------------------------------
     def add(self, events: Sequence[tuple[Event, int]], now: datetime | None = None) -> int:
         """Index each (event, ttl seconds; 0 = keep) as the current version of its id; return how many
@@ -257,7 +264,8 @@ class SearchIndex:
                      appends: dict[str, list[bytes]]) -> None:
         tokens = list(appends)
         keys = [bucket for bucket, _, _ in ids] + [self.doc_key(doc) for doc, _, _ in records] \
-            + [self.token_key(token) for token in tokens] + [self.bitmap_key(token) for token in tokens]
+            + [self.token_key(token) for token in tokens] + [self.bitmap_key(token) for token in tokens] \
+            + [self.generation_key]
         args: list[str | int | bytes] = [len(ids), len(records), len(tokens), DENSE * ENTRY.itemsize]
         for _, event_id, doc in ids:
             args += [event_id, doc]

@@ -21,6 +21,7 @@ assert PACK.size == ENTRY.itemsize
 FOREVER = 0xFFFF
 ACTIVE = 1  # flags bit: a registration in force (no end date, not terminated)
 DENSE = 8192  # postings from which a token also keeps a bitmap of its documents
+TABLE_LIMIT = 32_000_000  # document numbers up to which `contains` uses a lookup table (32 MB at most)
 
 SOURCES = ("other", "ocl", "clq", "lda", "news")
 KINDS = ("other", "communication", "registration", "filing", "mandate", "article")
@@ -73,8 +74,15 @@ def live_mask(entries: np.ndarray, dead: np.ndarray, today: int) -> np.ndarray:
 
 
 def contains(docs: np.ndarray, sorted_docs: np.ndarray) -> np.ndarray:
-    """True for each of `docs` found in the sorted array `sorted_docs`."""
+    """True for each of `docs` found in the sorted array `sorted_docs`. Below `TABLE_LIMIT` document numbers
+    this is one pass over each array through a lookup table (a byte per document number), several times faster
+    than a binary search per document on lists of 100,000s; above it, a binary search per document."""
     if not len(sorted_docs) or not len(docs):
         return np.zeros(len(docs), dtype=bool)
+    top = int(max(int(docs.max()), int(sorted_docs[-1]))) + 1
+    if top <= TABLE_LIMIT:
+        table = np.zeros(top, dtype=bool)
+        table[sorted_docs] = True
+        return table[docs]
     at = np.minimum(np.searchsorted(sorted_docs, docs), len(sorted_docs) - 1)
     return sorted_docs[at] == docs

@@ -16,12 +16,19 @@ postings (10 bytes per posting): "Finance Canada" never reads the 800k postings 
 trip reads all of it; the summary (`workers.summary`) is computed with numpy and one more round trip for the
 records of the 200 most recent matches, and one for the events shown as latest items.
 
+Cache: an answer is kept for `CACHE_SECONDS` under a key of the query's meaning (normalised forms, filters and
+the day), stamped with the index generation (`ix:gen`, bumped by every index write) read *before* computing;
+it is served only while the generation is unchanged, so any ingest makes it stale at once. What the cache
+cannot see — a record's `ix:d` expiring during the day — shows up at most `CACHE_SECONDS` late.
+
 How it fails: `QueryError` (a clear, one-line message) for no terms, terms that hold no word, too many terms
 or too long a query, or an unknown source. Any Unicode is accepted.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
 
@@ -41,6 +48,7 @@ __all__ = ["MAX_CHARS", "MAX_TERMS", "SAMPLE", "Count", "Item", "Lobbyists", "Mo
 
 MAX_TERMS = 20
 MAX_CHARS = 500
+CACHE_SECONDS = 600
 COMPACT_AT = 0.5  # a postings list read with more garbage than this is compacted
 _PROBE = 1024  # entries sampled to estimate a list's garbage
 
@@ -77,6 +85,28 @@ def search(redis: Redis, settings: Settings, terms: Sequence[str], *, since: dat
     index = SearchIndex(redis, settings.redis_prefix)
     expansions = AliasStore(redis, settings.redis_prefix).expansions()
     groups = [forms(term, expansions) for term in parsed]
+    cache_key = _cache_key(index, groups, since, source, today)
+    generation, cached = redis.mget([index.generation_key, cache_key])
+    stamp = b"%d" % int(generation or 0)
+    if isinstance(cached, bytes):
+        written, _, answer = cached.partition(b" ")
+        if written == stamp:
+            return Summary.from_dict({**json.loads(answer), "query": list(terms)})
+    summary = _search(redis, settings, index, list(terms), groups, since, source, now, today)
+    redis.set(cache_key, stamp + b" " + json.dumps(summary.to_dict()).encode(), ex=CACHE_SECONDS)
+    return summary
+
+
+def _cache_key(index: SearchIndex, groups: list[list[Term]], since: date | None, source: str | None,
+               today: int) -> str:
+    """One key per meaning: the normalised forms (so `Hydro-Québec` and `hydro quebec` share it), filters, day."""
+    meaning = json.dumps([[[form.key, *form.words] for form in group] for group in groups]
+                         + [since.isoformat() if since else "", source or "", today])
+    return f"{index.prefix}ix:q:{hashlib.sha1(meaning.encode()).hexdigest()}"
+
+
+def _search(redis: Redis, settings: Settings, index: SearchIndex, terms: list[str], groups: list[list[Term]],
+            since: date | None, source: str | None, now: datetime, today: int) -> Summary:
     sizes = index.sizes(key for group in groups for form in group for key in form.postings_keys())
 
     driver = min(range(len(groups)), key=lambda i: sum(_bound(form, sizes) for form in groups[i]))
@@ -86,21 +116,21 @@ def search(redis: Redis, settings: Settings, terms: Sequence[str], *, since: dat
     entries, bits, dead = index.read(drives | probed - bitmaps, bitmaps)
     _compact_garbage(index, {key: entries[key] for key in drives}, dead, today)
 
-    found = _candidates([entries[key] for key in sorted(drives)])
+    found, known = _candidates({key: entries[key] for key in sorted(drives)})
     docs = found["doc"]
-    keep = np.ones(len(found), dtype=bool)
+    has = _Membership(docs, entries, bits, known)
+    keep = live_mask(found, dead, today)
     for group in groups:
         in_group = np.zeros(len(found), dtype=bool)
         for form in group:
-            in_group |= _member(form, docs, entries, bits)
+            in_group |= has.form(form)
         keep &= in_group
-    found = found[keep]
-    found = found[live_mask(found, dead, today)]
     if since is not None:
-        found = found[found["day"] >= day_number(since)]
+        keep &= found["day"] >= day_number(since)
     if source is not None:
-        found = found[(found["sk"] >> 4) == SOURCES.index(source)]
-    return summarise(index, EventStore(redis, settings.redis_prefix), list(terms), found, now, since, source)
+        keep &= (found["sk"] >> 4) == SOURCES.index(source)
+    found = found if bool(keep.all()) else found[keep]
+    return summarise(index, EventStore(redis, settings.redis_prefix), terms, found, now, since, source)
 
 
 
@@ -115,32 +145,51 @@ def _driving(term: Term, sizes: dict[str, tuple[int, bool]]) -> set[str]:
     return {term.key, min(term.words, key=lambda word: (sizes[word][0], word))}
 
 
-def _candidates(lists: list[np.ndarray]) -> np.ndarray:
-    """The entries of the driving lists, one per document, sorted by document number."""
-    lists = [entries for entries in lists if len(entries)]
+def _candidates(lists: dict[str, np.ndarray]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """The entries of the driving lists, one per document, sorted by document number; and for each driving
+    token, which of them it holds (so membership in a driving list costs nothing later). The largest list is
+    the base; the others usually hold few documents it lacks (a name's joined key and its rarest word mostly
+    share their documents), so the sort, when one is needed at all, is of a few extras."""
+    lists = {token: entries for token, entries in lists.items() if len(entries)}
     if not lists:
-        return np.empty(0, dtype=ENTRY)
-    if len(lists) == 1:
-        return lists[0]
-    joined = np.concatenate(lists)
-    joined = joined[np.argsort(joined["doc"], kind="stable")]
-    docs = joined["doc"]
-    return joined[np.concatenate(([True], docs[1:] != docs[:-1]))]
+        return np.empty(0, dtype=ENTRY), {}
+    base_token = max(lists, key=lambda token: len(lists[token]))
+    found = lists[base_token]
+    extras = [entries[~contains(entries["doc"], found["doc"])] for token, entries in lists.items()
+              if token != base_token]
+    extras = [entries for entries in extras if len(entries)]
+    if extras:
+        found = np.concatenate([found, *extras])
+        found = found[np.sort(np.unique(found["doc"], return_index=True)[1])]  # first of each document
+        found = found[np.argsort(found["doc"], kind="stable")]
+    masks = {token: (np.ones(len(found), dtype=bool) if entries is found
+                     else contains(found["doc"], entries["doc"])) for token, entries in lists.items()}
+    return found, masks
 
 
-def _has(token: str, docs: np.ndarray, entries: dict[str, np.ndarray], bits: dict[str, np.ndarray]) -> np.ndarray:
-    if token in bits:
-        return bits_of(bits[token], docs)
-    return contains(docs, entries[token]["doc"])
+class _Membership:
+    """Which candidate documents hold a token (each token computed once per query): a driving list's mask is
+    already known, a dense token is read from its bitmap, any other from its sorted postings."""
 
+    def __init__(self, docs: np.ndarray, entries: dict[str, np.ndarray], bits: dict[str, np.ndarray],
+                 known: dict[str, np.ndarray]) -> None:
+        self.docs, self.entries, self.bits, self.known = docs, entries, bits, dict(known)
 
-def _member(term: Term, docs: np.ndarray, entries: dict[str, np.ndarray],
-            bits: dict[str, np.ndarray]) -> np.ndarray:
-    """True for each of `docs` that has the term's joined key, or all of its words."""
-    words = np.ones(len(docs), dtype=bool)
-    for word in term.words:
-        words &= _has(word, docs, entries, bits)
-    return words | _has(term.key, docs, entries, bits)
+    def token(self, token: str) -> np.ndarray:
+        if token not in self.known:
+            self.known[token] = (bits_of(self.bits[token], self.docs) if token in self.bits
+                                 else contains(self.docs, self.entries[token]["doc"]))
+        return self.known[token]
+
+    def form(self, term: Term) -> np.ndarray:
+        """True for each document that has the term's joined key, or all of its words."""
+        key = self.token(term.key)
+        if term.words == (term.key,) or bool(key.all()):
+            return key
+        words = np.ones(len(self.docs), dtype=bool)
+        for word in term.words:
+            words &= self.token(word)
+        return words | key
 
 
 def _compact_garbage(index: SearchIndex, lists: dict[str, np.ndarray], dead: np.ndarray, today: int) -> None:

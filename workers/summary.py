@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
+from typing import Any
 
 import numpy as np
 
@@ -82,6 +83,21 @@ class Summary:
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Summary:
+        """The inverse of `to_dict` (how `workers.query` reads a cached answer back)."""
+        def items(rows: list[dict[str, Any]]) -> list[Item]:
+            return [Item(**row) for row in rows]
+
+        def counts(rows: list[dict[str, Any]]) -> list[Count]:
+            return [Count(**row) for row in rows]
+
+        return cls(**{**data, "lobbyists": Lobbyists(**data["lobbyists"]),
+                      "institutions": counts(data["institutions"]), "officials": counts(data["officials"]),
+                      "subjects": counts(data["subjects"]), "monthly": [Month(**row) for row in data["monthly"]],
+                      "latest": items(data["latest"]),
+                      "news": News(data["news"]["total"], items(data["news"]["latest"]))})
 
 
 def summarise(index: SearchIndex, store: EventStore, query: list[str], entries: np.ndarray, now: datetime,

@@ -252,3 +252,27 @@ def test_dense_tokens_answer_like_sparse_ones(redis: Redis, settings: Settings,
     assert search(redis, settings, ["hydro-quebec", "transport canada"]).total == 2
     assert search(redis, settings, ["bombardier", "finance canada"]).total == 1
     assert search(redis, settings, ["hydro quebec", "chrystia freeland", "energy"]).total == 2
+
+
+def test_repeated_question_gets_the_same_answer_with_its_own_spelling(redis: Redis, settings: Settings) -> None:
+    """A second asker of the same question (another spelling) gets the same counts, under the terms they typed."""
+    load(redis, settings, comm("1"), comm("2", days_ago=40), registration("9", organization="Hydro-Québec"))
+    first = search(redis, settings, ["hydro-quebec"], now=NOW)
+    again = search(redis, settings, ["HYDRO QUÉBEC"], now=NOW)
+    assert again.query == ["HYDRO QUÉBEC"]
+    assert {**again.to_dict(), "query": None} == {**first.to_dict(), "query": None}
+    assert again.total == 3
+
+
+def test_answer_follows_every_ingest_at_once(redis: Redis, settings: Settings) -> None:
+    """A question asked again right after an ingest, an update or an amendment sees the new records."""
+    load(redis, settings, comm("1"))
+    assert search(redis, settings, ["hydro-quebec"], now=NOW).total == 1
+    load(redis, settings, comm("2"))
+    assert search(redis, settings, ["hydro-quebec"], now=NOW).total == 2
+    load(redis, settings, comm("3", supersedes="ocl:comm:2"))
+    after = search(redis, settings, ["hydro-quebec"], now=NOW)
+    assert after.total == 2
+    assert {item.id for item in after.latest} == {"ocl:comm:1", "ocl:comm:3"}
+    load(redis, settings, comm("1", version="2", organization="Bombardier Inc.", organization_fr=""))
+    assert search(redis, settings, ["hydro-quebec"], now=NOW).total == 1
