@@ -52,4 +52,8 @@ def poster_for(channel: str, settings: Settings | None = None) -> Poster:
         from bot.discord.poster import DiscordPoster  # only bot/discord imports discord-specific code
 
         return DiscordPoster.from_settings(settings or current())
+    if platform == "slack":
+        from bot.slack.poster import SlackPoster  # only bot/slack imports slack_sdk
+
+        return SlackPoster(settings or current())
     raise ValueError(f"no poster for {platform!r} channels yet (channel {channel!r})")
