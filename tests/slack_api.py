@@ -14,7 +14,8 @@ Methods are matched by name whether the client posts to `/chat.postMessage` or `
 Scripted replies are used first, in order; then a `fail` error if set; then the default `ok` reply in Slack's
 real shape: `chat.postMessage` (channel, increasing `ts`, the `message` echoed, `thread_ts` kept),
 `chat.postEphemeral`, `chat.update`, `auth.test`, `oauth.v2.access` (the v2 shape: `access_token`, `scope`,
-`bot_user_id`, `app_id`, `team`, `enterprise`, `authed_user`, `is_enterprise_install`); any other method
+`bot_user_id`, `app_id`, `team`, `enterprise`, `authed_user`, `is_enterprise_install`; with
+`grant_type=refresh_token`, the rotated `access_token` + `refresh_token` + `expires_in`); any other method
 answers `{"ok": true}`, and any other path (a `response_url`) answers `ok` as text, as Slack's webhooks do.
 Every request is recorded, including rate-limited and failed ones (`Call.status`, `Call.ok` say what was
 answered). Tokens arrive in the `Authorization` header (`Bearer xoxb-…`; Basic for `oauth.v2.access`).
@@ -183,9 +184,12 @@ class SlackAPI:
                     "enterprise_id": self.enterprise_id, "is_enterprise_install": False}
         if call.method == "oauth.v2.access":
             enterprise = {"id": self.enterprise_id, "name": "Lobbybot Grid"} if self.enterprise_id else None
-            return {"ok": True, "access_token": self.bot_token, "token_type": "bot",
-                    "scope": "commands,chat:write,chat:write.public", "bot_user_id": "UBOT", "app_id": "A1",
-                    "team": {"id": self.team_id, "name": "Lobbybot Test"}, "enterprise": enterprise,
-                    "authed_user": {"id": "U1"},
-                    "is_enterprise_install": False}
+            reply = {"ok": True, "access_token": self.bot_token, "token_type": "bot",
+                     "scope": "commands,chat:write,chat:write.public", "bot_user_id": "UBOT", "app_id": "A1",
+                     "team": {"id": self.team_id, "name": "Lobbybot Test"}, "enterprise": enterprise,
+                     "authed_user": {"id": "U1"}, "is_enterprise_install": False}
+            if body.get("grant_type") == "refresh_token":  # token rotation: a new token and refresh token
+                reply.update(access_token=f"{self.bot_token}-refreshed", refresh_token="xoxe-1-refreshed",
+                             expires_in=43200)
+            return reply
         return {"ok": True}

@@ -11,6 +11,8 @@ Redis keys (prefix `LOBBYBOT_REDIS_PREFIX`; `-` stands for a missing enterprise 
     {prefix}slack:installation_team:{team}                         the enterprise id of a workspace's install
                                                                    (`-` for none), so `bot_token` needs the
                                                                    team id alone
+    {prefix}slack:rotating:{team}                                  "1" for 30 s while one process refreshes
+                                                                   the team's rotating bot token
     {prefix}slack:oauth_state:{state}                              "1", expires after `expiration_seconds`
                                                                    (default 600); deleted when consumed
 
@@ -26,19 +28,25 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 import uuid
 from logging import Logger
 from typing import Any
 
 from redis import Redis
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackTokenRotationError
 from slack_sdk.oauth.installation_store import Bot, Installation, InstallationStore
 from slack_sdk.oauth.installation_store.async_installation_store import AsyncInstallationStore
 from slack_sdk.oauth.state_store import OAuthStateStore
 from slack_sdk.oauth.state_store.async_state_store import AsyncOAuthStateStore
+from slack_sdk.oauth.token_rotation import TokenRotator
 
 from workers.settings import Settings
 
+log = logging.getLogger("lobbybot.slack.installations")
 STATE_SECONDS = 600
+ROTATE_MINUTES = 120  # slack-bolt's default: refresh a rotating token when it has less than this left
 _NONE = "-"
 
 
@@ -193,7 +201,13 @@ class RedisOAuthStateStore(OAuthStateStore, AsyncOAuthStateStore):
 def bot_token(redis: Redis, settings: Settings, team_id: str) -> str | None:
     """The bot token to post in workspace `team_id`: `SLACK_BOT_TOKEN` in single-workspace mode, else the
     installed bot's token for that team (or for the org-wide install whose enterprise id is `team_id`, the
-    address an org-wide install uses). `None` when the app is not installed there."""
+    address an org-wide install uses). `None` when the app is not installed there.
+
+    With token rotation on (the install has a refresh token and an expiry), a token expiring within
+    `ROTATE_MINUTES` is refreshed first through `oauth.v2.access` (`LOBBYBOT_SLACK_API_URL`) and saved, as
+    slack-bolt does on its side; one process refreshes at a time (`{prefix}slack:rotating:{team}`, 30 s), the
+    others keep the current token, still valid. A failed refresh keeps the current token: if it has expired,
+    the post fails and the delivery core pauses the channel with what to do."""
     if settings.slack_bot_token is not None:
         return settings.slack_bot_token.get_secret_value()
     store = RedisInstallationStore(redis, settings.redis_prefix)
@@ -201,4 +215,22 @@ def bot_token(redis: Redis, settings: Settings, team_id: str) -> str | None:
     enterprise_id = _text(enterprise) if enterprise is not None else None
     bot = (store.find_bot(enterprise_id=None if enterprise_id in (None, _NONE) else enterprise_id, team_id=team_id)
            or store.find_bot(enterprise_id=team_id, team_id=None, is_enterprise_install=True))
-    return bot.bot_token if bot is not None else None
+    if bot is None:
+        return None
+    if bot.bot_refresh_token and bot.bot_token_expires_at is not None and settings.slack_client_id \
+            and settings.slack_client_secret is not None \
+            and bot.bot_token_expires_at <= time.time() + ROTATE_MINUTES * 60 \
+            and redis.set(f"{settings.redis_prefix}slack:rotating:{team_id}", "1", nx=True, ex=30):
+        rotator = TokenRotator(client_id=settings.slack_client_id,
+                               client_secret=settings.slack_client_secret.get_secret_value(),
+                               client=WebClient(base_url=settings.slack_api_url.rstrip("/") + "/",
+                                                timeout=int(settings.http_timeout)))
+        try:
+            rotated = rotator.perform_bot_token_rotation(bot=bot, minutes_before_expiration=ROTATE_MINUTES)
+        except SlackTokenRotationError as exc:
+            log.warning("Slack token refresh for team %s failed: %s", team_id, exc.api_error.response.get("error"))
+            rotated = None
+        if rotated is not None:
+            store.save_bot(rotated)
+            bot = rotated
+    return bot.bot_token

@@ -18,9 +18,9 @@ How it fails (the delivery core's rules, DESIGN §8):
 - `TransientDeliveryError` (retry later; `retry_after` when Slack said): `ratelimited` after the retries above,
   HTTP 5xx, connection errors and timeouts, and any error not listed below.
 - `PermanentDeliveryError` (the channel's subscriptions are paused with the reason and what to do):
-  `channel_not_found`, `not_in_channel`, `is_archived`, `account_inactive`, `token_revoked`, `invalid_auth`,
-  `not_authed`, `missing_scope`, `restricted_action`, `team_access_not_granted`, a malformed address, and no
-  token for the team.
+  `channel_not_found`, `not_in_channel`, `is_archived`, `account_inactive`, `token_revoked`, `token_expired`,
+  `invalid_auth`, `not_authed`, `missing_scope`, `restricted_action`, `team_access_not_granted`, a malformed
+  address, and no token for the team.
 - Blocks Slack refuses (`invalid_blocks`, `msg_blocks_too_long`, …) are posted again as plain text once.
 The token is never logged nor put in a reason (slack_sdk redacts the Authorization header in its debug log).
 """
@@ -72,6 +72,8 @@ PERMANENT = {
                          "reinstall lobbybot in the workspace, {resume}"),
     "token_revoked": ("workspace {team} revoked lobbybot's token (the app was uninstalled)",
                       "reinstall lobbybot (/slack/install), {resume}"),
+    "token_expired": ("lobbybot's token for workspace {team} expired and could not be refreshed",
+                      "check SLACK_CLIENT_ID/SLACK_CLIENT_SECRET, or reinstall lobbybot (/slack/install), {resume}"),
     "invalid_auth": ("Slack rejected lobbybot's token for workspace {team}",
                      "check SLACK_BOT_TOKEN, or reinstall lobbybot (/slack/install), {resume}"),
     "not_authed": ("no Slack token was sent for workspace {team}",

@@ -9,6 +9,7 @@ from redis import Redis
 from slack_sdk.oauth.installation_store import Installation
 
 from bot.slack.installations import RedisInstallationStore, RedisOAuthStateStore, bot_token
+from tests.slack_api import SlackAPI
 
 
 def install(team: str, token: str, *, enterprise: str | None = None, user: str = "U1",
@@ -108,3 +109,37 @@ def test_an_expired_oauth_state_is_refused(redis: Redis) -> None:
     while redis.exists(f"lobbybot:slack:oauth_state:{state}") and time.monotonic() < deadline:
         time.sleep(0.05)  # wait for Redis to expire it; the assertion below does not depend on the timing
     assert states.consume(state) is False
+
+
+def test_an_expiring_rotating_token_is_refreshed_and_saved(redis: Redis, make_settings) -> None:
+    """With token rotation on, a token about to expire is refreshed through oauth.v2.access before posting."""
+    api = SlackAPI(bot_token="xoxb-new")
+    try:
+        settings = make_settings(slack_client_id="1.1", slack_client_secret="shh", slack_api_url=api.base_url)
+        store = RedisInstallationStore(redis, settings.redis_prefix)
+        expiring = install("T1", "xoxb-old")
+        expiring.bot_token_expires_at = int(time.time()) + 60
+        store.save(expiring)
+        assert bot_token(redis, settings, "T1") == "xoxb-new-refreshed"
+        [call] = api.calls("oauth.v2.access")
+        assert call.body["grant_type"] == "refresh_token" and call.body["refresh_token"] == "xoxe-1-T1"
+        bot = store.find_bot(enterprise_id=None, team_id="T1")
+        assert bot is not None and bot.bot_refresh_token == "xoxe-1-refreshed"
+        assert bot_token(redis, settings, "T1") == "xoxb-new-refreshed"
+        assert len(api.calls("oauth.v2.access")) == 1  # a fresh token is not refreshed again
+    finally:
+        api.close()
+
+
+def test_a_failed_refresh_keeps_the_current_token(redis: Redis, make_settings) -> None:
+    """If Slack refuses the refresh, the current token is used (the post then says what is wrong)."""
+    api = SlackAPI()
+    api.fail("oauth.v2.access", "invalid_refresh_token")
+    try:
+        settings = make_settings(slack_client_id="1.1", slack_client_secret="shh", slack_api_url=api.base_url)
+        expiring = install("T1", "xoxb-old")
+        expiring.bot_token_expires_at = int(time.time()) + 60
+        RedisInstallationStore(redis, settings.redis_prefix).save(expiring)
+        assert bot_token(redis, settings, "T1") == "xoxb-old"
+    finally:
+        api.close()
