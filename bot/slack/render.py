@@ -33,7 +33,8 @@ HEADER_CHARS = 150
 MESSAGE_CHARS = 12_000  # below the ~13k at which Slack answers msg_blocks_too_long
 TEXT_CHARS = 500  # the fallback text is a notification line, not the whole message
 LINE_CHARS = 1000  # one list line (a title and its link) never fills a section by itself
-ANSWER_LINES = 150  # more than this in a /lobby answer is cut with "… and N more"
+ANSWER_LINES = 150  # more lines than this, or more characters than the next, in a /lobby answer are cut
+ANSWER_CHARS = 30_000  # with "… and N more": a response_url takes at most 5 messages, this makes at most 3
 SPARK = "▁▂▃▄▅▆▇█"
 
 _WORDS = {
@@ -215,9 +216,16 @@ def answer_blocks(answer: Answer, language: str = "en") -> list[Payload]:
     if answer.summary is not None:
         return paginate(card_text(answer.summary, language), card_blocks(answer.summary, language),
                         language=language)
-    lines = [escape(line) for line in answer.lines[:ANSWER_LINES]]
-    if len(answer.lines) > ANSWER_LINES:
-        lines.append(_more(language, len(answer.lines) - ANSWER_LINES))
+    lines: list[str] = []
+    size = 0
+    for line in answer.lines[:ANSWER_LINES]:
+        line = _short(escape(line), LINE_CHARS)
+        if size + len(line) > ANSWER_CHARS:
+            break
+        lines.append(line)
+        size += len(line) + 1
+    if len(lines) < len(answer.lines):
+        lines.append(_more(language, len(answer.lines) - len(lines)))
     blocks: list[Block] = [header(answer.title)] if answer.title and not answer.error else []
     if answer.error:
         lines[:1] = [f":warning: *{_w(language, 'error')}* {lines[0] if lines else ''}"]

@@ -198,10 +198,13 @@ def test_answers_show_lines_and_mark_errors() -> None:
 
 
 def test_a_very_long_answer_is_cut_with_a_count() -> None:
-    """A list of 400 subscriptions is cut visibly, never silently, and fits Slack's limits."""
+    """A list of 400 subscriptions is cut visibly, never silently, into at most five messages Slack accepts."""
     payloads = answer_blocks(Answer([f"#{n} amazon {'x' * 100} (realtime, en)" for n in range(400)]))
     within_limits(payloads)
     assert "… and 250 more" in everything(payloads)
+    long_lines = answer_blocks(Answer([f"#{n} " + "y" * 990 for n in range(400)]))
+    within_limits(long_lines)
+    assert len(long_lines) <= 5 and "more_" in everything(long_lines)  # a response_url takes five messages
 
 
 def test_record_text_is_escaped_so_it_cannot_ping_or_break_links() -> None:
