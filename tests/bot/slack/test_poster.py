@@ -233,6 +233,13 @@ def test_poster_for_a_slack_channel_is_the_slack_poster(settings: Settings) -> N
     assert isinstance(poster, SlackPoster) and poster.min_interval == 1.0
 
 
+def test_a_delivery_job_for_a_slack_channel_posts_through_the_settings_api_url(
+        redis: Redis, settings: Settings, slack: SlackAPI) -> None:
+    """The delivery job builds the Slack poster itself (no poster passed) and posts to LOBBYBOT_SLACK_API_URL."""
+    assert deliver(CHANNEL, stored(redis, settings, record(1))) == 1
+    assert len(slack.posted()) == 1
+
+
 def test_a_malformed_address_is_permanent(settings: Settings, redis: Redis) -> None:
     """An address that is not slack:<team>/<channel> can never work: permanent, with the expected shape."""
     with pytest.raises(PermanentDeliveryError, match="slack:<team id>/<channel id>"):
