@@ -93,7 +93,7 @@ class LobbyClient(discord.Client):
         self.redis, self.settings = redis, settings
         self.tree = app_commands.CommandTree(self)
         self.tree.add_command(lobby_group(redis, settings))
-        self.tree.on_error = self._on_command_error  # type: ignore[method-assign]
+        self.tree.error(self._on_command_error)
 
     async def setup_hook(self) -> None:
         if self.application_id is None:  # login sets it; without it nothing can be synced

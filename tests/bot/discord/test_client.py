@@ -4,6 +4,7 @@ to start without DISCORD_TOKEN."""
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 import discord
@@ -11,7 +12,7 @@ import pytest
 from discord import app_commands
 from redis import Redis
 
-from bot.discord.client import api_client, sync_commands
+from bot.discord.client import LobbyClient, api_client, sync_commands
 from bot.discord.commands import lobby_group
 from tests.discord_api import DiscordAPI, Limit, Status
 from tests.processes import clean_env, run
@@ -89,6 +90,17 @@ def test_a_rate_limited_sync_waits_and_pushes_once(redis: Redis, settings: Setti
     discord_api.plan = [Limit(0.05)]
     assert start(redis, settings) is True
     assert len(puts(discord_api)) == 2 and len(discord_api.commands[APP]) == 1
+
+
+def test_the_invite_asks_for_exactly_the_permissions_alerts_need(redis: Redis, settings: Settings) -> None:
+    """The README's invite URL carries View Channel + Send Messages + Embed Links + Read Message History, and
+    the client built by `lobbybot discord` holds the /lobby group."""
+    needed = discord.Permissions(view_channel=True, send_messages=True, embed_links=True, read_message_history=True)
+    assert needed.value == 84992
+    readme = (Path(__file__).resolve().parents[3] / "README.md").read_text(encoding="utf-8")
+    assert "scope=bot%20applications.commands&permissions=84992" in readme
+    client = LobbyClient(redis, settings)
+    assert [command.name for command in client.tree.get_commands()] == ["lobby"]
 
 
 @pytest.mark.processes
