@@ -25,6 +25,7 @@ interaction Discord delivers twice changes nothing twice (`bot.commands.answer`)
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Literal
 
 import discord
@@ -37,6 +38,7 @@ from workers.query import QueryError, check_terms
 from workers.settings import Settings
 
 DEFER_AFTER = 2.0
+Answerer = Callable[..., Answer]  # `bot.commands.answer`'s signature
 HELP = [
     '`/lobby search terms` — who is lobbying whom: a summary card. Every term must match; quotes group words: '
     'amazon "hydro quebec"',
@@ -77,7 +79,7 @@ async def send(interaction: discord.Interaction, reply: Answer, *, deferred: boo
 
 
 async def run(interaction: discord.Interaction, redis: Redis, settings: Settings, command: Command | Answer, *,
-              slow: bool = False) -> Answer:
+              slow: bool = False, answer_with: Answerer = answer, defer_after: float = DEFER_AFTER) -> Answer:
     """Answer `command` for the interaction's caller and respond; returns the answer (for logs and tests)."""
     caller = caller_of(interaction)
     if caller is None:
@@ -92,10 +94,10 @@ async def run(interaction: discord.Interaction, redis: Redis, settings: Settings
             reply = Answer([str(exc), USAGE["search"]], error=True)
             await send(interaction, reply, deferred=False)
             return reply
-    work = asyncio.ensure_future(asyncio.to_thread(answer, redis, settings, caller, command,
+    work = asyncio.ensure_future(asyncio.to_thread(answer_with, redis, settings, caller, command,
                                                    request_id=str(interaction.id)))
     deferred = False
-    if slow or not (await asyncio.wait({work}, timeout=DEFER_AFTER))[0]:
+    if slow or not (await asyncio.wait({work}, timeout=defer_after))[0]:
         await interaction.response.defer(thinking=True)
         deferred = True
     reply = await work
@@ -116,15 +118,20 @@ def alias_command(name: str | None, aliases: str | None) -> Command | Answer:
     return Command("alias", [name.strip()], aliases=others)
 
 
-def lobby_group(redis: Redis, settings: Settings) -> app_commands.Group:
+def lobby_group(redis: Redis, settings: Settings, *, answer_with: Answerer = answer,
+                defer_after: float = DEFER_AFTER) -> app_commands.Group:
     """The `/lobby` group, bound to a Redis client and settings built by the entry point."""
+
+    async def reply(interaction: discord.Interaction, command: Command | Answer, *, slow: bool = False) -> None:
+        await run(interaction, redis, settings, command, slow=slow, answer_with=answer_with, defer_after=defer_after)
+
     group = app_commands.Group(name="lobby", description="Who is lobbying whom: search the registries, get alerts "
                                "in this channel", guild_only=True)
 
     @group.command(name="search", description="Summary card: who lobbies whom about what (every term must match)")
     @app_commands.describe(terms='Names or words; quotes group words, e.g. amazon "hydro quebec"')
     async def search(interaction: discord.Interaction, terms: str) -> None:
-        await run(interaction, redis, settings, Command("search", parse_terms(terms)), slow=True)
+        await reply(interaction, Command("search", parse_terms(terms)), slow=True)
 
     @group.command(name="subscribe", description="Alert this channel about new records matching every term")
     @app_commands.describe(terms='Names or words; quotes group words, e.g. amazon "hydro quebec"',
@@ -135,34 +142,34 @@ def lobby_group(redis: Redis, settings: Settings) -> app_commands.Group:
                         language: Literal["fr", "en"] | None = None) -> None:
         command = Command("subscribe", parse_terms(terms), digest=digest,
                           language=language or language_of(interaction))
-        await run(interaction, redis, settings, command)
+        await reply(interaction, command)
 
     @group.command(name="unsubscribe", description="Remove one of this channel's subscriptions")
     @app_commands.describe(number="The subscription's number, as /lobby list shows it")
     async def unsubscribe(interaction: discord.Interaction, number: app_commands.Range[int, 1]) -> None:
-        await run(interaction, redis, settings, Command("unsubscribe", number=number))
+        await reply(interaction, Command("unsubscribe", number=number))
 
     @group.command(name="list", description="This channel's subscriptions")
     async def list_(interaction: discord.Interaction) -> None:
-        await run(interaction, redis, settings, Command("list"))
+        await reply(interaction, Command("list"))
 
     @group.command(name="sources", description="Each source's health and last successful poll")
     async def sources(interaction: discord.Interaction) -> None:
-        await run(interaction, redis, settings, Command("sources"))
+        await reply(interaction, Command("sources"))
 
     @group.command(name="alias", description="Names that mean the same organisation (without a name: the list)")
     @app_commands.describe(name="An organisation, e.g. Amazon Web Services",
                            aliases="Its other names, separated by =, e.g. AWS = Amazon")
     async def alias(interaction: discord.Interaction, name: str | None = None, aliases: str | None = None) -> None:
-        await run(interaction, redis, settings, alias_command(name, aliases))
+        await reply(interaction, alias_command(name, aliases))
 
     @group.command(name="why", description="Why a record was, or was not, posted in this channel")
     @app_commands.describe(event_id="The record's id, e.g. ocl:comm:712345 (in each alert's footer)")
     async def why(interaction: discord.Interaction, event_id: str) -> None:
-        await run(interaction, redis, settings, Command("why", event_id=event_id.strip()))
+        await reply(interaction, Command("why", event_id=event_id.strip()))
 
     @group.command(name="help", description="What /lobby can do")
     async def help_(interaction: discord.Interaction) -> None:
-        await run(interaction, redis, settings, Command("help"))
+        await reply(interaction, Command("help"))
 
     return group

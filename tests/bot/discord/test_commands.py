@@ -4,6 +4,7 @@ and a real Redis (no gateway, no patched discord.py internals)."""
 from __future__ import annotations
 
 import asyncio
+import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
@@ -14,6 +15,7 @@ import pytest
 from discord import app_commands
 from redis import Redis
 
+from bot.commands import answer
 from bot.discord.commands import lobby_group
 from tests.bot.discord.conftest import communication
 from workers.aliases import AliasStore
@@ -197,3 +199,25 @@ def test_the_group_mirrors_slack_and_is_server_only(group: app_commands.Group) -
     digest = next(o for o in options["subscribe"]["options"] if o["name"] == "digest")
     assert [c["value"] for c in digest["choices"]] == ["realtime", "daily", "weekly"]
     assert options["unsubscribe"]["options"][0]["type"] == 4  # integer
+
+
+def test_a_slow_answer_defers_before_discords_3_second_deadline(redis: Redis, settings: Settings) -> None:
+    """Any command whose answer is not ready in time is deferred first, then answered as a follow-up."""
+    deferred = threading.Event()
+
+    def slow_answer(*args: Any, **kwargs: Any) -> Any:
+        assert deferred.wait(10), "the command was not deferred while its answer was pending"
+        return answer(*args, **kwargs)
+
+    group = lobby_group(redis, settings, answer_with=slow_answer, defer_after=0.01)
+    interaction = FakeInteraction()
+    real_defer = interaction.response.defer
+
+    async def defer(**options: Any) -> None:
+        await real_defer(**options)
+        deferred.set()
+
+    interaction.response.defer = defer
+    call(group, "list", interaction)
+    assert [s.how for s in interaction.sent] == ["defer", "followup"]
+    assert "no subscription yet" in interaction.text()
