@@ -24,7 +24,7 @@ _triggers = itertools.count(1)
 
 
 def slash_body(text: str, *, team: str = "T1", channel: str = "C1", user: str = "UADMIN",
-               response_url: str = "https://hooks.slack.com/commands/T1/1/x", trigger_id: str | None = None) -> str:
+               response_url: str = "http://127.0.0.1:9/commands/T1/1/x", trigger_id: str | None = None) -> str:
     """A `/lobby` payload as Slack sends it (application/x-www-form-urlencoded)."""
     return urlencode({
         "token": "deprecated-verification-token", "team_id": team, "team_domain": "lobbybot-test",

@@ -187,7 +187,7 @@ def test_multi_workspace_install_then_command(indexed: Redis, api: SlackAPI, tmp
               SLACK_SIGNING_SECRET=SECRET, LOBBYBOT_SLACK_API_URL=api.base_url)
     browser = httpx.Client(base_url=web.url, timeout=10)
     try:
-        before = web.post_command("amazon hydro-quebec", team="T1")
+        before = web.post_command("amazon hydro-quebec", team="T1", response_url=api.url("/commands/T1/before"))
         start = browser.get("/slack/install")
         authorize = urlsplit(start.headers["location"])
         query = parse_qs(authorize.query)
@@ -197,7 +197,7 @@ def test_multi_workspace_install_then_command(indexed: Redis, api: SlackAPI, tmp
         back = browser.get("/slack/oauth_redirect", params=params, headers=cookie)
         replayed = browser.get("/slack/oauth_redirect", params=params, headers=cookie)
         after = web.post_command("amazon hydro-quebec", team="T1")
-        other = web.post_command("amazon hydro-quebec", team="T9")
+        other = web.post_command("amazon hydro-quebec", team="T9", response_url=api.url("/commands/T9/other"))
     finally:
         browser.close()
         web.stop()
@@ -209,9 +209,11 @@ def test_multi_workspace_install_then_command(indexed: Redis, api: SlackAPI, tmp
     assert len(exchanges) == 1 and exchanges[0].body["code"] == "code-123"
     bot = RedisInstallationStore(indexed, "lobbybot:").find_bot(enterprise_id=None, team_id="T1")
     assert bot is not None and bot.bot_token == "xoxb-installed-token"
-    assert "4 records" not in before.text
     assert after.status_code == 200 and "4 records" in after.json()["text"]
-    assert "4 records" not in other.text
+    for response, path in ((before, "/commands/T1/before"), (other, "/commands/T9/other")):
+        assert "4 records" not in response.text
+        refusal = api.wait(path)  # bolt tells the asker through response_url
+        assert len(refusal) == 1 and "install this app" in refusal[0].body["text"]
 
 
 def test_web_without_slack_serves_healthz_and_says_slack_is_off(redis: Redis, tmp_path: Path) -> None:
