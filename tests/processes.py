@@ -7,8 +7,10 @@ for the session's secret scan (`tests/leaks.py`).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -101,3 +103,103 @@ class RedisServer:
             self.process.kill()
             self.process.wait(timeout=10)
             self.process = None
+
+
+class Daemon:
+    """A long-running `lobbybot` process (worker, scheduler, web…) in its own session, its stdout and stderr in
+    files of `folder` (read while it runs; scanned for secrets at the end of the session)."""
+
+    def __init__(self, name: str, args: list[str], env: dict[str, str], folder: Path) -> None:
+        self.name = name
+        self.out_path, self.err_path = folder / f"{name}.out", folder / f"{name}.err"
+        leaks.remember_file(self.out_path)
+        leaks.remember_file(self.err_path)
+        with self.out_path.open("wb") as out, self.err_path.open("wb") as err:
+            self.process = subprocess.Popen([LOBBYBOT, *args], env=env, cwd=folder, stdout=out, stderr=err,
+                                            start_new_session=True)
+        self.leftovers: list[int] = []
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def out(self) -> str:
+        return self.out_path.read_text(encoding="utf-8", errors="replace")
+
+    def err(self) -> str:
+        return self.err_path.read_text(encoding="utf-8", errors="replace")
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def wait_for(self, text: str, timeout: float = 30, *, stream: str = "err") -> None:
+        """Wait until `text` appears in the process's stderr (or stdout); fail with the log tail if it does not."""
+        deadline = time.monotonic() + timeout
+        read = self.err if stream == "err" else self.out
+        while text not in read():
+            if time.monotonic() > deadline or not self.alive():
+                raise AssertionError(f"{self.name}: no {text!r} within {timeout} s "
+                                     f"(alive: {self.alive()})\n{self.err()[-3000:]}")
+            time.sleep(0.1)
+
+    def family(self) -> list[int]:
+        return [self.pid, *descendants(self.pid)]
+
+    def terminate(self, timeout: float = 25) -> int | None:
+        """SIGTERM every process of the tree, as Heroku does to a dyno; the exit code, or None if the process
+        was still running after `timeout` seconds (then it is killed)."""
+        family = self.family()
+        for pid in family:
+            send_signal(pid, signal.SIGTERM)
+        try:
+            code: int | None = self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            code = None
+        # Children left running after the parent exited (a clean stop leaves none); they are killed here.
+        self.leftovers = [pid for pid in family[1:] if running(pid)]
+        for pid in self.leftovers:
+            send_signal(pid, signal.SIGKILL)
+        self.crash()
+        return code
+
+    def crash(self) -> None:
+        """Freeze the whole process tree, then SIGKILL all of it: nothing runs after the first signal."""
+        family = self.family()
+        for pid in family:
+            send_signal(pid, signal.SIGSTOP)
+        for pid in family:
+            send_signal(pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.pid, signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+
+def running(pid: int) -> bool:
+    """`pid` exists and is not a zombie."""
+    try:
+        return "zombie" not in Path(f"/proc/{pid}/status").read_text(errors="replace").lower()
+    except OSError:
+        return False
+
+
+def send_signal(pid: int, signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signum)
+
+
+def descendants(pid: int) -> list[int]:
+    """Every live process descending from `pid`, from /proc (Linux)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found

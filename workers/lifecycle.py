@@ -206,6 +206,7 @@ def run_worker(settings: Settings, queue_names: Sequence[str], *, burst: bool = 
 def run_scheduler(settings: Settings) -> int:
     """`lobbybot scheduler`: rq cron with `workers.schedule`, writing its heartbeat. Returns the exit code (0)."""
     from rq.cron import CronScheduler
+    from rq.exceptions import StopRequested
 
     redis, watch = patient_redis(settings)
     key = heartbeat_key(settings.redis_prefix)
@@ -221,6 +222,9 @@ def run_scheduler(settings: Settings) -> int:
     scheduler.load_config_from_file("workers.schedule")
     try:
         scheduler.start()
+    except StopRequested:  # SIGTERM before rq's loop began (while waiting for Redis at start)
+        log.info("scheduler: stopped before it started")
+        return 0
     except (ConnectionError, TimeoutError) as exc:
         if not watch.stopping:
             raise
