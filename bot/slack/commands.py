@@ -7,7 +7,8 @@ when that list is set (everyone may change otherwise), and are audited as `slack
 `bot.commands.answer` is the command's `trigger_id`, which a retried delivery (`X-Slack-Retry-Num`) repeats, so
 a retry or duplicate gets the first answer back and never subscribes twice.
 
-When: Slack waits 3 s for the HTTP answer. Everything but a search is answered inside `ack(...)` at once. A
+When: Slack waits 3 s for the HTTP answer, which bolt sends when this listener returns (the app runs it in the
+request's thread: `process_before_response`). Everything but a search is answered inside `ack(...)` at once. A
 search is run in a thread and answered in the ack when it is done within `answer_within` seconds (default 2; 0
 sends every search the slow way); otherwise the ack says "working…" and an RQ job
 (`bot.slack.jobs.answer_later`, queue `default`) posts the card to the command's `response_url`, which Slack
