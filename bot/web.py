@@ -1,6 +1,8 @@
 """The `web` process: Slack's request URL and `/healthz` on `$PORT`, served by gunicorn.
 
     /healthz                 200 {"status": "ok"} while Redis answers PING, 503 with the reason otherwise
+    /readyz                  200 {"status": "ready", "queues": {…}} when Redis answers and every queue can be read
+                             (`workers.status.readiness`), 503 {"status": "unready", "redis": "<error>"} otherwise
     /slack/events            slash commands (`/lobby`), signed by Slack; 401 when the signature or timestamp is bad
     /slack/install           multi-workspace only: redirects to Slack's authorize page with a one-time state
     /slack/oauth_redirect    multi-workspace only: exchanges the code and stores the install in Redis
@@ -53,6 +55,11 @@ def make_app(redis: Redis, slack: WSGIApp | None = None) -> WSGIApp:
                 return _json(start_response, "503 Service Unavailable", {"status": "unhealthy",
                                                                          "redis": type(exc).__name__})
             return _json(start_response, "200 OK", {"status": "ok", "redis": "ok"})
+        if path == "/readyz":
+            from workers.status import readiness
+
+            ready, body = readiness(redis)
+            return _json(start_response, "200 OK" if ready else "503 Service Unavailable", body)
         if slack is not None and path.startswith("/slack/"):
             return slack(environ, start_response)
         return _json(start_response, "404 Not Found", {"error": f"no route {path}"})
@@ -60,7 +67,7 @@ def make_app(redis: Redis, slack: WSGIApp | None = None) -> WSGIApp:
     return app
 
 
-def _json(start_response: StartResponse, status: str, body: dict[str, str]) -> list[bytes]:
+def _json(start_response: StartResponse, status: str, body: dict[str, Any]) -> list[bytes]:
     data = json.dumps(body).encode()
     start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
     return [data]

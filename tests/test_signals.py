@@ -10,13 +10,14 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 from redis import Redis
 from rq import Queue
 from rq.registry import FailedJobRegistry, ScheduledJobRegistry, StartedJobRegistry
 from rq.worker import Worker
 
-from tests.processes import Daemon, clean_env
+from tests.processes import Daemon, clean_env, free_port
 from tests.test_processes import rss
 from tests.wire import FeedServer
 from workers.events import Event
@@ -116,3 +117,38 @@ def test_idle_worker_and_scheduler_exit_cleanly_on_sigterm(redis: Redis, redis_u
     assert not worker.leftovers and not scheduler.leftovers
     assert Worker.all(connection=redis) == []
     assert not redis.exists(heartbeat_key("lobbybot:")), "a stopped scheduler leaves no heartbeat behind"
+
+
+def test_web_answers_readyz_and_stops_on_sigterm(redis: Redis, redis_url: str, tmp_path: Path) -> None:
+    """`lobbybot web` (gunicorn) answers /readyz with the queue depths, then exits 0 within 25 s of SIGTERM;
+    with Redis unreachable /readyz says 503 and names the error, while /healthz keeps answering."""
+    Queue("deliver", connection=redis).enqueue("bot.delivery.deliver", "console:x", [])
+    port, dead_port = free_port(), free_port()
+    web = Daemon("web", ["web"], clean_env(REDIS_URL=redis_url, PORT=str(port)), tmp_path)
+    broken = Daemon("web-dead-redis", ["web"], clean_env(REDIS_URL=f"redis://127.0.0.1:{free_port()}/0",
+                                                         PORT=str(dead_port)), tmp_path)
+    try:
+        ready = _get(port, "/readyz")
+        unready = _get(dead_port, "/readyz")
+        codes = [web.terminate(STOP_SECONDS), broken.terminate(STOP_SECONDS)]
+    finally:
+        for daemon in (web, broken):
+            if daemon.alive():
+                daemon.crash()
+
+    assert ready.status_code == 200
+    assert ready.json() == {"status": "ready", "redis": "ok", "queues": {"poll": 0, "deliver": 1, "default": 0}}
+    assert unready.status_code == 503 and unready.json() == {"status": "unready", "redis": "ConnectionError"}
+    assert codes == [0, 0], web.err()[-2000:]
+    assert not web.leftovers, "a gunicorn worker outlived the arbiter"
+
+
+def _get(port: int, path: str) -> httpx.Response:
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            return httpx.get(f"http://127.0.0.1:{port}{path}", timeout=10)
+        except httpx.ConnectError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)

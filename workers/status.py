@@ -209,7 +209,7 @@ def _judge(status: Status) -> None:
                                "the cause is fixed")
 
 
-def readiness(redis: Redis, settings: Settings) -> tuple[bool, dict[str, Any]]:
+def readiness(redis: Redis, settings: Settings | None = None) -> tuple[bool, dict[str, Any]]:
     """`/readyz`: (ready, body). Ready when Redis answers PING and every queue's depth can be read; the body
     names the failing check (never the URL)."""
     try:
