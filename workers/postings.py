@@ -60,11 +60,14 @@ def entries_of(raw: bytes | None) -> np.ndarray:
 
 def bits_of(bitmap: np.ndarray, docs: np.ndarray) -> np.ndarray:
     """True for each of `docs` whose bit is set in a Redis bitmap (bit 0 = most significant bit of byte 0)."""
+    bits = np.zeros(len(docs), dtype=bool)
+    if not len(bitmap):
+        return bits
     byte = docs >> 3
     inside = byte < len(bitmap)
-    bits = np.zeros(len(docs), dtype=bool)
-    if len(bitmap):
-        bits[inside] = (bitmap[byte[inside]] >> (7 - (docs[inside] & 7)).astype(np.uint8)) & 1 == 1
+    if bool(inside.all()):
+        return (bitmap[byte] >> (7 - (docs & 7)).astype(np.uint8)) & 1 == 1
+    bits[inside] = (bitmap[byte[inside]] >> (7 - (docs[inside] & 7)).astype(np.uint8)) & 1 == 1
     return bits
 
 

@@ -19,10 +19,12 @@ from typing import Any
 import numpy as np
 
 from workers.index import DocRecord, SearchIndex
-from workers.postings import ACTIVE, KINDS, SOURCES, day_date, day_number, kind_code
+from workers.postings import ACTIVE, ENTRY, KINDS, SOURCES, day_date, day_number, kind_code
 from workers.store import EventStore
 from workers.terms import name_key
 
+_SK_OFFSET = 8  # byte offset of `sk` (followed by `flags`) in a postings entry
+assert ENTRY.fields is not None and ENTRY.fields["sk"][1] == _SK_OFFSET and ENTRY.fields["flags"][1] == 9
 SAMPLE = 200  # most recent matches whose names are read (a record costs ~10 µs to fetch and count)
 TOP = 10
 LATEST = 10
@@ -103,13 +105,22 @@ class Summary:
 def summarise(index: SearchIndex, store: EventStore, query: list[str], entries: np.ndarray, now: datetime,
               since: date | None, source: str | None) -> Summary:
     today = day_number(now)
-    day, sk = entries["day"], entries["sk"]
-    source_of, kind_of = sk >> 4, sk & 15
-    by_source = _named(np.bincount(source_of, minlength=16), SOURCES)
-    by_kind = _named(np.bincount(kind_of, minlength=16), KINDS)
+    entries = np.ascontiguousarray(entries)
+    day = entries["day"]
+    # One pass counts every (source/kind, flags) pair: the two adjacent bytes read as one little-endian uint16.
+    pairs = np.ndarray(len(entries), dtype="<u2", buffer=entries, offset=_SK_OFFSET,
+                       strides=entries.strides) if len(entries) else np.zeros(0, dtype="<u2")
+    per_pair = np.bincount(pairs, minlength=1 << 16).reshape(256, 256)  # [flags, source/kind]
+    per_sk = per_pair.sum(axis=0)
+    codes = np.arange(256)
+    by_source = _named(np.bincount(codes >> 4, weights=per_sk, minlength=16).astype(np.int64), SOURCES)
+    by_kind = _named(np.bincount(codes & 15, weights=per_sk, minlength=16).astype(np.int64), KINDS)
+    active_flags = (codes & ACTIVE) > 0
+    registrations = (codes & 15) == kind_code("registration")
+    active = int(per_pair[active_flags][:, registrations].sum())
     comm = SOURCES.index("ocl") << 4 | kind_code("communication")
-    comms = int(np.count_nonzero((sk == comm) & (day > today - 365)))
-    active = int(np.count_nonzero((kind_of == kind_code("registration")) & ((entries["flags"] & ACTIVE) > 0)))
+    recent_days = day > today - 365
+    comms = int(np.count_nonzero(pairs[recent_days] & 0xFF == comm)) if per_sk[comm] else 0
     hist = np.bincount(day) if len(day) else np.zeros(1, dtype=np.int64)
 
     recent = entries[_most_recent(entries, hist)]
