@@ -73,7 +73,7 @@ def test_slack_and_discord_storms_post_every_alert_exactly_once(redis: Redis, re
                     DISCORD_TOKEN=DISCORD_TOKEN, LOBBYBOT_DISCORD_API_URL=discord.base_url, LOBBYBOT_LOG_LEVEL="INFO")
     workers = [Daemon(f"storm{n}", ["worker"], env, tmp_path) for n in range(2)]
     try:
-        deadline = time.monotonic() + 150
+        deadline = time.monotonic() + 240  # worst storm order: three RQ retries, 10 + 30 + 60 s apart
         while time.monotonic() < deadline:
             slack_bodies = [json.dumps(call.body, ensure_ascii=False) for call in slack.posted()]
             discord_bodies = [json.dumps(message, ensure_ascii=False) for message in discord.messages]
