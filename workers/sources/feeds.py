@@ -135,7 +135,9 @@ def _article(entry: Any, language: Language, publisher: str) -> Event | None:
     source = entry.get("source") or {}
     if not source.get("title") and publisher.endswith("Google News") and " - " in title:
         publisher = title.rsplit(" - ", 1)[1]
-    struct = entry.get("published_parsed") or entry.get("updated_parsed")
+    # Plain dict reads: feedparser's own `entry["updated_parsed"]` falls back to `published_parsed` with a
+    # DeprecationWarning when a feed has an unreadable <pubDate> and no <updated>.
+    struct = dict.get(entry, "published_parsed") or dict.get(entry, "updated_parsed")
     published = datetime.fromtimestamp(calendar.timegm(struct), UTC) if struct else None
     return Event(
         id=f"news:{_digest(key)}",

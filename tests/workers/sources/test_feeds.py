@@ -239,6 +239,18 @@ def test_entry_without_link_is_skipped_in_a_well_formed_feed(
     assert "malformed" not in endpoint.reason
 
 
+def test_item_with_an_unreadable_date_is_kept_undated(feed_server: FeedServer, make_settings: MakeSettings) -> None:
+    """An item whose <pubDate> is empty or not a date is still an alert, without a date (and no warning)."""
+    body = (b'<?xml version="1.0"?><rss version="2.0"><channel><title>Hill</title><link>https://hill.example/</link>'
+            b"<item><title>Lobbyist registry opens consultation on new rules</title>"
+            b"<link>https://hill.example/a</link><pubDate></pubDate></item>"
+            b"<item><title>Treasury Board meets cloud vendors again this spring</title>"
+            b"<link>https://hill.example/b</link><pubDate>not a date</pubDate></item></channel></rss>")
+    url = feed_server.serve("/hill.xml", body)
+    events = events_of(poll(make_settings(feeds=[url])), url)
+    assert [(e.title[:9], e.published_at) for e in events] == [("Lobbyist ", None), ("Treasury ", None)]
+
+
 def test_html_page_fails_that_feed_and_others_are_still_ingested(
     redis: Redis, feed_server: FeedServer, make_settings: MakeSettings
 ) -> None:
