@@ -5,6 +5,12 @@ Redis keys (prefix `LOBBYBOT_REDIS_PREFIX`):
     {prefix}seen:{event id}           the last version seen; expires with retention (news: LOBBYBOT_NEWS_TTL_DAYS)
     {prefix}news:url:{sha1}           event id owning a canonical article URL (news only; expires like news)
     {prefix}news:title:{sha1}         event id owning a normalised title (news only; expires like news)
+    {prefix}fanout:journal            ZSET "id\nversion\nverdict" of alerts not yet fanned out, scored by time
+
+The journal closes the gap between "seen" and "alerted": the script that marks an event seen also writes it to
+the journal (when the caller alerts), and `workers.fanout` removes it once its delivery jobs are queued. A poll
+killed in between leaves it there, and `fanout.recover` fans it out a few minutes later (the retried poll sees
+the record as a duplicate, so without the journal its alert would be lost).
 
 An event whose `supersedes` names a record already seen (an amended federal communication report gets a new id
 that points at the one it replaces) is `updated`, not new: amendments never count as a second record.
@@ -36,14 +42,17 @@ from workers.settings import Settings
 BATCH = 500
 _MIN_TITLE_WORDS = 4  # shorter titles ("Breaking news") are too common to mean "same article"
 
+# KEYS[1] is the fan-out journal, ARGV[1] the time (its score); then per event: its seen key, the seen key of
+# the record it supersedes (when it names one), its news alias keys; and id, version, ttl, number of aliases,
+# superseded id, journal mode ('' none, 'n' when new, 'a' when new or updated).
 _CLASSIFY = """
 local out = {}
-local k = 1
-local a = 1
+local k = 2
+local a = 2
 while a <= #ARGV do
   local id, version, ttl = ARGV[a], ARGV[a + 1], tonumber(ARGV[a + 2])
-  local n, prior_id = tonumber(ARGV[a + 3]), ARGV[a + 4]
-  a = a + 5
+  local n, prior_id, journal = tonumber(ARGV[a + 3]), ARGV[a + 4], ARGV[a + 5]
+  a = a + 6
   local seen = KEYS[k]
   k = k + 1
   local prior = nil
@@ -76,6 +85,9 @@ while a <= #ARGV do
     end
   end
   k = k + n
+  if (journal == 'a' and verdict ~= 'duplicate') or (journal == 'n' and verdict == 'new') then
+    redis.call('ZADD', KEYS[1], ARGV[1], id .. '\\n' .. version .. '\\n' .. verdict)
+  end
   out[#out + 1] = verdict
   out[#out + 1] = other
 end
@@ -133,8 +145,11 @@ class Deduper:
             keys.append(f"{self.prefix}news:title:{_sha1(title)}")
         return keys
 
-    def classify(self, events: Iterable[Event], now: datetime | None = None) -> list[Classified]:
-        """Classify and record `events` in order; an event repeated within the batch is a duplicate."""
+    def classify(self, events: Iterable[Event], now: datetime | None = None, *,
+                 journal: bool = False) -> list[Classified]:
+        """Classify and record `events` in order; an event repeated within the batch is a duplicate. With
+        `journal`, every event that will alert (new; updated, except news) is written to the fan-out journal
+        in the same atomic step (`workers.fanout` takes it out once its alerts are queued)."""
         now = now or utcnow()
         results: list[Classified] = []
         pending: list[tuple[Event, int]] = []
@@ -145,22 +160,23 @@ class Deduper:
                 continue
             pending.append((event, ttl))
             results.append(Classified(event, Verdict.NEW))  # placeholder, replaced below
-        verdicts = iter(self._run(pending))
+        verdicts = iter(self._run(pending, now, journal))
         return [next(verdicts) if c.verdict is not Verdict.EXPIRED else c for c in results]
 
-    def _run(self, pending: Sequence[tuple[Event, int]]) -> list[Classified]:
+    def _run(self, pending: Sequence[tuple[Event, int]], now: datetime, journal: bool) -> list[Classified]:
         out: list[Classified] = []
         for start in range(0, len(pending), BATCH):
             chunk = pending[start:start + BATCH]
-            keys: list[str] = []
-            args: list[str | int] = []
+            keys: list[str] = [journal_key(self.prefix)]
+            args: list[str | int | float] = [now.timestamp()]
             for event, ttl in chunk:
                 aliases = self.aliases(event)
                 keys.append(f"{self.prefix}seen:{event.id}")
                 if event.supersedes:
                     keys.append(f"{self.prefix}seen:{event.supersedes}")
                 keys.extend(aliases)
-                args.extend((event.id, event.version, ttl, len(aliases), event.supersedes or ""))
+                mode = ("n" if event.source == "news" else "a") if journal else ""
+                args.extend((event.id, event.version, ttl, len(aliases), event.supersedes or "", mode))
             raw = self._script(keys=keys, args=args)
             for i, (event, ttl) in enumerate(chunk):
                 verdict, other = raw[2 * i], raw[2 * i + 1]
@@ -172,6 +188,10 @@ class Deduper:
         keys = [f"{self.prefix}seen:{event_id}" for event_id in event_ids]
         if keys:
             self.redis.delete(*keys)
+
+
+def journal_key(prefix: str) -> str:
+    return f"{prefix}fanout:journal"
 
 
 def _text(value: bytes | str) -> str:

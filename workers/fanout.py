@@ -17,29 +17,42 @@ its quiet hours holds it until they end. Everything else becomes one delivery jo
 
 An alert ref is `[event id, version, verdict, [changes…]]`: the delivery job reads the event from the store
 and, for an amendment, says what changed.
+
+The fan-out journal (`workers.dedupe`, `{prefix}fanout:journal`): dedupe writes every alerting event to it in
+the step that marks it seen; `settle` removes them once their delivery jobs are queued. `recover` (run by the
+poll dispatcher every minute) fans out what a killed poll left there for more than `RECOVER_AFTER` seconds.
+Fanning an event out twice is harmless: delivery is recorded per (channel, event id, version), so a second
+job posts nothing, and a held ref is a set member.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime
+from typing import cast
 
 from redis import Redis
 from redis.client import Pipeline
 from rq import Queue, Retry
 
-from workers.dedupe import Classified
+from workers.dedupe import Classified, Verdict, journal_key
 from workers.health import utcnow
 from workers.settings import Settings
+from workers.store import EventStore
 from workers.subscriptions import Matcher, Subscription, SubscriptionStore
+
+log = logging.getLogger("lobbybot.fanout")
 
 DELIVER = "bot.delivery.deliver"
 DELIVER_QUEUE = "deliver"
 # A delivery killed with its worker (SIGKILL, Heroku's shutdown) is retried; deliveries are idempotent.
 DELIVERY_RETRY = Retry(max=5, interval=[10, 30, 60, 300, 900])
 WHY_TTL = 30 * 86400
+RECOVER_AFTER = 300  # seconds; an ingest takes well under this from dedupe to its delivery jobs
+RECOVERED = "(what changed was not recorded: this alert was recovered after an interrupted poll)"
 
 Ref = list  # [event id, version, verdict, changes]
 
@@ -117,4 +130,35 @@ def fan_out(redis: Redis, settings: Settings, items: Sequence[Classified],
         pipe.execute()
     enqueue_deliveries(redis, [(channel, refs, "batch" if len(refs) > settings.batch_threshold else "alerts",
                                 languages.get(channel, "en")) for channel, refs in per_channel.items()])
+    return queued
+
+
+def _member(item: Classified) -> str:
+    return f"{item.event.id}\n{item.event.version}\n{item.verdict.value}"
+
+
+def settle(redis: Redis, prefix: str, items: Sequence[Classified]) -> None:
+    """Take `items` out of the fan-out journal: their alerts are queued or held."""
+    if items:
+        redis.zrem(journal_key(prefix), *[_member(item) for item in items])
+
+
+def recover(redis: Redis, settings: Settings, now: datetime | None = None) -> int:
+    """Fan out the journal entries older than `RECOVER_AFTER` (a poll was killed between dedupe and fan-out);
+    return how many alerts were queued or held."""
+    key = journal_key(settings.redis_prefix)
+    cutoff = (now or utcnow()).timestamp() - RECOVER_AFTER
+    members = cast(list[bytes], redis.zrangebyscore(key, "-inf", cutoff, start=0, num=1000))
+    if not members:
+        return 0
+    entries = [member.decode().split("\n") for member in members]
+    events = EventStore(redis, settings.redis_prefix).get_many([entry[0] for entry in entries])
+    # A newer version stored since then has its own journal entry (or alerted already): only the same one counts.
+    items = [Classified(event, Verdict(verdict)) for (_, version, verdict), event in zip(entries, events, strict=True)
+             if event is not None and event.version == version]
+    amended = {item.event.id: [RECOVERED] for item in items if item.verdict is Verdict.UPDATED}
+    queued = fan_out(redis, settings, items, amended)
+    redis.zrem(key, *members)
+    log.warning("fan-out journal: recovered %d alert(s) of %d record(s) an interrupted poll left unannounced",
+                queued, len(items))
     return queued

@@ -50,7 +50,7 @@ def alertable(item: Classified) -> bool:
 
 
 def ingest(redis: Redis, settings: Settings, events: Iterable[Event], *, alert: bool) -> IngestReport:
-    classified = Deduper(redis, settings).classify(events)
+    classified = Deduper(redis, settings).classify(events, journal=alert)
     report = IngestReport(counts=Counter(item.verdict.value for item in classified))
     kept = [item for item in classified if item.verdict in (Verdict.NEW, Verdict.UPDATED)]
     store = EventStore(redis, settings.redis_prefix)
@@ -66,6 +66,7 @@ def ingest(redis: Redis, settings: Settings, events: Iterable[Event], *, alert: 
     to_alert = [item for item in kept if alertable(item)]
     if alert:
         report.alerted = fanout.fan_out(redis, settings, to_alert, amended)
+        fanout.settle(redis, settings.redis_prefix, to_alert)
     else:
         report.baseline = len(to_alert)
     return report

@@ -22,7 +22,7 @@ from rq import Queue, Retry, get_current_job
 from rq.exceptions import DuplicateJobError
 from rq.job import Job
 
-from workers import digests, notices
+from workers import digests, fanout, notices
 from workers.connection import connect
 from workers.health import SourceState, StateStore, utcnow
 from workers.ingest import IngestReport, ingest_all
@@ -150,4 +150,5 @@ def dispatch_polls() -> list[str]:
             enqueued.append(name)
     if enqueued:
         log.info("dispatch: enqueued polls of %s", ", ".join(enqueued))
+    fanout.recover(redis, settings, now)
     return enqueued

@@ -10,8 +10,8 @@ Where the kills land. Delivery: in the pause between two posts (`LOBBYBOT_CONSOL
 delivery spends its time; a kill in the single Redis round trip between a post and its record is the window
 `bot.delivery` documents (the console poster cannot tell whether a post landed). Poll: while the feed is being
 fetched (the feed server answers slowly), at a random moment of the fetch. The short stretch between dedupe
-marking records as seen and fan-out queueing their alerts is not targeted: a kill there loses those alerts (see
-docs/operations.md, "What SIGKILL does").
+marking records as seen and fan-out queueing their alerts is not targeted here: the fan-out journal covers it
+(tests/workers/test_journal.py; docs/operations.md, "What SIGKILL does").
 
 Recovery is the product's: a killed job is retried by another worker once its heartbeat lapses (about 70 s) and
 that worker's maintenance notices (at most every 30 s); a poll's retry waits 30 s more (`POLL_RETRY`). An idle
