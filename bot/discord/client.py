@@ -142,6 +142,10 @@ def run(settings: Settings, redis: Redis) -> int:
         except discord.PrivilegedIntentsRequired:  # not expected: no privileged intent is asked for
             print("lobbybot discord: Discord refused the gateway intents", file=sys.stderr)
             return 1
+        except (OSError, discord.GatewayNotFound, discord.HTTPException) as exc:  # DNS, refused, Discord down
+            print(f"lobbybot discord: cannot reach Discord ({type(exc).__name__}: {exc}); the host restarts the "
+                  "process, or check the network", file=sys.stderr)
+            return 1
         return 0
 
     return asyncio.run(main())
