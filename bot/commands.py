@@ -176,7 +176,12 @@ def answer(redis: Redis, settings: Settings, caller: Caller, command: Command | 
         if kept:
             return Answer(**json.loads(kept))
         return Answer(["Already being done (this request arrived twice)."])
-    reply = _carry_out(redis, settings, caller, command, since=since, source=source)
+    try:
+        reply = _carry_out(redis, settings, caller, command, since=since, source=source)
+    except BaseException:
+        if replay_key:
+            redis.delete(replay_key)  # not done: a retry of this request must try again
+        raise
     if replay_key:
         redis.set(replay_key, json.dumps(asdict(reply)), ex=REPLAY_SECONDS)
     return reply

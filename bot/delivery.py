@@ -139,7 +139,10 @@ def _deliver(redis: Redis, prefix: str, channel: str, refs: list[list[Any]], mod
             return 0
         _post(redis, poster, channel, render.notice(source, status, reason, action, language=language), keys)
         return 1
-    refs = list({(ref[0], ref[1]): ref for ref in reversed(refs)}.values())[::-1]  # one per version, the first
+    first: dict[tuple[str, str], list[Any]] = {}
+    for ref in refs:  # one per record version (a ref fanned out twice), in order
+        first.setdefault((ref[0], ref[1]), ref)
+    refs = list(first.values())
     keys = [_key(prefix, channel, ref[0], ref[1]) for ref in refs]
     claimed = _claim(redis, keys)
     todo = [(ref, key) for ref, key, ok in zip(refs, keys, claimed, strict=True) if ok]

@@ -11,7 +11,7 @@ import pytest
 from redis import Redis
 
 from tests import leaks
-from tests.wire import FeedServer
+from tests.wire import NOWHERE, OFFLINE, FeedServer
 from workers.connection import with_database
 from workers.logs import secrets_of
 from workers.settings import Settings, configure, load_settings
@@ -61,6 +61,8 @@ def make_settings(redis: Redis, redis_url: str) -> Iterator[type[Settings]]:
     def build(**overrides: object) -> Settings:
         overrides.setdefault("sources", ["feeds"])  # a test polls a registry only when it says so
         overrides.setdefault("alert_channel", "console:alerts")  # alerts are visible without a subscription
+        for name in OFFLINE:  # a test that forgets to point a source or platform at its fake gets "refused"
+            overrides.setdefault(name, NOWHERE)
         settings = load_settings(**{"redis_url": redis_url, **overrides})
         for secret in secrets_of(settings):
             leaks.remember_secret(secret)

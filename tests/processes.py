@@ -22,6 +22,7 @@ from redis import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from tests import leaks
+from tests.wire import NOWHERE, OFFLINE
 
 LOBBYBOT = shutil.which("lobbybot", path=str(Path(sys.executable).parent)) or "lobbybot"
 
@@ -30,6 +31,7 @@ def clean_env(**values: str) -> dict[str, str]:
     """The current environment without lobbybot/Slack/Discord/Redis settings, plus `values`."""
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("LOBBYBOT_", "SLACK_", "DISCORD_")) and k not in ("REDIS_URL", "PORT")}
+    env.update({f"LOBBYBOT_{name.upper()}": NOWHERE for name in OFFLINE})  # no process reaches the internet
     env.update(values)
     leaks.remember_env(env)
     return env

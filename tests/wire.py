@@ -17,6 +17,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+# Every external base URL of the settings, pointed at a closed port unless a test names its local fake, so a
+# test or process that forgets to is refused instead of reaching the internet.
+NOWHERE = "http://127.0.0.1:9/"
+OFFLINE = ("slack_api_url", "discord_api_url", "google_news_url", "ckan_url", "ocl_communications_url",
+           "ocl_registrations_url", "ocl_recent_url", "lda_url", "clq_url")
+
 PAYLOADS = Path(__file__).parent / "payloads"
 DEMO_FEEDS = Path(__file__).parent.parent / "bot" / "demo" / "feeds"
 

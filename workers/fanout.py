@@ -38,7 +38,7 @@ from redis import Redis
 from redis.client import Pipeline
 from rq import Queue, Retry
 
-from workers.dedupe import Classified, Verdict, journal_key
+from workers.dedupe import Classified, Deduper, Verdict, journal_key
 from workers.health import utcnow
 from workers.settings import Settings
 from workers.store import EventStore
@@ -156,6 +156,8 @@ def recover(redis: Redis, settings: Settings, now: datetime | None = None) -> in
     # A newer version stored since then has its own journal entry (or alerted already): only the same one counts.
     items = [Classified(event, Verdict(verdict)) for (_, version, verdict), event in zip(entries, events, strict=True)
              if event is not None and event.version == version]
+    # Killed before it was even stored: forget it was seen, so the next poll takes it as new and alerts it then.
+    Deduper(redis, settings).forget([entry[0] for entry, event in zip(entries, events, strict=True) if event is None])
     amended = {item.event.id: [RECOVERED] for item in items if item.verdict is Verdict.UPDATED}
     queued = fan_out(redis, settings, items, amended)
     redis.zrem(key, *members)

@@ -99,8 +99,12 @@ class LobbyClient(discord.Client):
         if self.application_id is None:  # login sets it; without it nothing can be synced
             log.warning("discord: no application id after login; commands not synced")
             return
-        async with api_client(self.settings) as http:
-            await sync_commands(self.redis, self.settings, self.tree, self.application_id, http)
+        try:
+            async with api_client(self.settings) as http:
+                await sync_commands(self.redis, self.settings, self.tree, self.application_id, http)
+        except httpx.HTTPError as exc:  # not stored as synced: the next start tries again
+            log.warning("discord: command sync failed (%s: %s); /lobby keeps its last registered definition",
+                        type(exc).__name__, exc)
 
     async def on_ready(self) -> None:
         log.info("discord: connected as %s to %d servers", self.user, len(self.guilds))

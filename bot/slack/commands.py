@@ -76,6 +76,7 @@ def register(app: App, redis: Redis, settings: Settings, *, answer_within: float
         ack(**pages[0])
         if len(pages) > 1:  # an ack is one message: the rest follow through response_url, in order
             queue.enqueue(PAGES_JOB, command.get("response_url", ""), json.dumps(pages[1:]),
+                          description="post the rest of a /lobby answer",  # not the response_url: it is a secret
                           retry=Retry(max=2, interval=[5, 30]))
 
     app.command("/lobby")(lobby)
@@ -101,4 +102,5 @@ def _answer_later(redis: Redis, settings: Settings, queue: Queue, command: dict[
     # Slack refuses a response_url after 30 minutes: retry soon or not at all.
     queue.enqueue(JOB, command.get("response_url", ""), command.get("team_id", ""), command.get("channel_id", ""),
                   command.get("user_id", ""), command.get("text") or "", retry=Retry(max=2, interval=[5, 30]),
+                  description="answer a slow /lobby search",  # RQ logs descriptions; response_url must not show
                   job_timeout=120)

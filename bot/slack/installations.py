@@ -201,22 +201,24 @@ class RedisOAuthStateStore(OAuthStateStore, AsyncOAuthStateStore):
 def bot_token(redis: Redis, settings: Settings, team_id: str) -> str | None:
     """The bot token to post in workspace `team_id`: `SLACK_BOT_TOKEN` in single-workspace mode, else the
     installed bot's token for that team (or for the org-wide install whose enterprise id is `team_id`, the
-    address an org-wide install uses). `None` when the app is not installed there.
+    address an org-wide install uses), falling back to `SLACK_BOT_TOKEN` when that is set too. `None` when the
+    app is not installed there.
 
     With token rotation on (the install has a refresh token and an expiry), a token expiring within
     `ROTATE_MINUTES` is refreshed first through `oauth.v2.access` (`LOBBYBOT_SLACK_API_URL`) and saved, as
     slack-bolt does on its side; one process refreshes at a time (`{prefix}slack:rotating:{team}`, 30 s), the
     others keep the current token, still valid. A failed refresh keeps the current token: if it has expired,
     the post fails and the delivery core pauses the channel with what to do."""
-    if settings.slack_bot_token is not None:
-        return settings.slack_bot_token.get_secret_value()
+    single = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token is not None else None
+    if single is not None and not settings.slack_client_id:
+        return single
     store = RedisInstallationStore(redis, settings.redis_prefix)
     enterprise = redis.get(f"{settings.redis_prefix}slack:installation_team:{team_id}")
     enterprise_id = _text(enterprise) if enterprise is not None else None
     bot = (store.find_bot(enterprise_id=None if enterprise_id in (None, _NONE) else enterprise_id, team_id=team_id)
            or store.find_bot(enterprise_id=team_id, team_id=None, is_enterprise_install=True))
     if bot is None:
-        return None
+        return single  # multi-workspace with SLACK_BOT_TOKEN too: that token is the fallback, not the rule
     if bot.bot_refresh_token and bot.bot_token_expires_at is not None and settings.slack_client_id \
             and settings.slack_client_secret is not None \
             and bot.bot_token_expires_at <= time.time() + ROTATE_MINUTES * 60 \

@@ -172,3 +172,20 @@ def test_searches_are_not_replayed(redis: Redis, settings: Settings) -> None:
     again = answer(redis, settings, GUEST, parse("amazon"), request_id="trigger-3")
     assert first.summary is not None and again.summary is not None
     assert again.summary.total == first.summary.total + 1
+
+
+def test_a_request_that_failed_is_carried_out_when_retried(redis: Redis, settings: Settings,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """A change cut short by an error (Redis gone mid-way) is not remembered as done: the retry subscribes."""
+    real_add = SubscriptionStore.add
+
+    def failing_once(self: SubscriptionStore, sub: object, *, actor: str) -> object:
+        monkeypatch.setattr(SubscriptionStore, "add", real_add)
+        raise ConnectionError("redis went away")
+
+    monkeypatch.setattr(SubscriptionStore, "add", failing_once)
+    with pytest.raises(ConnectionError):
+        answer(redis, settings, ADMIN, parse("subscribe amazon"), request_id="trigger-9")
+    retried = answer(redis, settings, ADMIN, parse("subscribe amazon"), request_id="trigger-9")
+    assert retried.lines[0].startswith("Subscribed: #")
+    assert len(SubscriptionStore(redis, settings.redis_prefix).all()) == 1

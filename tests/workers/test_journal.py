@@ -54,6 +54,16 @@ def test_alerts_of_a_poll_killed_after_dedupe_are_posted_once(redis: Redis, sett
     assert posted(capsys, redis) == ""
 
 
+def test_a_poll_killed_before_storing_alerts_when_polled_again(redis: Redis, settings: Settings,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """Killed after dedupe but before the store: recovery forgets the record was seen, so the next poll alerts it."""
+    subscribe(redis, "console:cloud", "amazon")
+    Deduper(redis, settings).classify([report(1)], journal=True)  # nothing stored
+    assert fanout.recover(redis, settings, later()) == 0
+    assert ingest(redis, settings, [report(1)], alert=True).counts["new"] == 1
+    assert "(report 1)" in posted(capsys, redis)
+
+
 def test_recovery_waits_for_a_poll_that_may_still_be_running(redis: Redis, settings: Settings) -> None:
     """A journal entry younger than RECOVER_AFTER belongs to an ingest that may still be fanning out."""
     subscribe(redis, "console:cloud", "amazon")
@@ -83,14 +93,15 @@ def test_recovered_amendment_says_its_changes_are_unknown(redis: Redis, settings
     assert "↳ reply to" in out  # still threaded under the original alert
 
 
-def test_a_digest_holding_one_alert_twice_shows_it_once(redis: Redis, settings: Settings,
+def test_an_alert_handed_twice_to_one_job_is_posted_once_in_order(redis: Redis, settings: Settings,
                                                         capsys: pytest.CaptureFixture[str]) -> None:
-    """A ref fanned out twice (once with its changes, once recovered without) is posted once."""
+    """A ref fanned out twice (once with its changes, once recovered without) is posted once, in first place."""
     from bot.delivery import deliver
 
-    ingest(redis, settings, [report(1)], alert=False)
-    refs = [["ocl:communication:1", "1", "new", []], ["ocl:communication:1", "1", "new", [fanout.RECOVERED]]]
+    ingest(redis, settings, [report(1), report(2)], alert=False)
+    refs = [["ocl:communication:2", "1", "new", []], ["ocl:communication:1", "1", "new", []],
+            ["ocl:communication:2", "1", "new", [fanout.RECOVERED]]]
     capsys.readouterr()
-    assert deliver("console:digest", refs, "digest", "Daily digest") == 1
+    assert deliver("console:digest", refs, "alerts") == 2
     out = capsys.readouterr().out
-    assert out.count("report 1") == 1
+    assert out.count("(report 2)") == 1 and out.index("(report 2)") < out.index("(report 1)")

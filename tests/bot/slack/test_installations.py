@@ -79,6 +79,15 @@ def test_single_workspace_mode_uses_the_configured_token(redis: Redis, make_sett
     assert bot_token(redis, settings, "T1") == "xoxb-single"
 
 
+def test_multi_workspace_mode_prefers_each_workspaces_installed_token(redis: Redis, make_settings) -> None:
+    """With OAuth installs and SLACK_BOT_TOKEN both set, an installed team posts with its own token; the
+    configured token only serves a team that has no install."""
+    settings = make_settings(slack_bot_token="xoxb-single", slack_client_id="111.222", slack_client_secret="s3cr3t")
+    RedisInstallationStore(redis, settings.redis_prefix).save(install("T2", "xoxb-team-two"))
+    assert bot_token(redis, settings, "T2") == "xoxb-team-two"
+    assert bot_token(redis, settings, "T9") == "xoxb-single"
+
+
 def test_the_async_twins_reach_the_same_data(redis: Redis) -> None:
     """An AsyncApp finds what the sync API saved."""
     store = RedisInstallationStore(redis, "lobbybot:")
