@@ -110,14 +110,20 @@ def wait_healthy(http: httpx.Client, process: subprocess.Popen[bytes]) -> None:
     raise SystemExit(f"lobbybot web did not start: {process.stderr.read().decode() if process.stderr else ''}")
 
 
-def measure(http: httpx.Client, world: World, requests: int, rng: random.Random) -> dict[str, list[float]]:
-    timings: dict[str, list[float]] = {"healthz": [], "fixed": [], "mixed": [], "working": [], "fixed matches": [],
-                                       "mixed matches": []}
+def measure(http: httpx.Client, redis: Redis, world: World, requests: int,
+            rng: random.Random) -> dict[str, list[float]]:
+    """`fixed` repeats one question (answered from the query cache after the first time), `cold` asks it just
+    after an index write (the cache is stale: the answer is computed), `mixed` draws 1–3 terms each time."""
+    timings: dict[str, list[float]] = {"healthz": [], "fixed": [], "cold": [], "mixed": [], "working": [],
+                                       "fixed matches": [], "cold matches": [], "mixed matches": []}
+    generation = SearchIndex(redis, PREFIX).generation_key
     for n in range(requests):
         mixed = " ".join(f'"{t}"' if " " in t else t for t in
                          (world.term() for _ in range(rng.choices([1, 2, 3], [60, 30, 10])[0])))
-        for kind, text in (("fixed", FIXED), ("mixed", mixed)):
-            body, headers = command(text, 2 * n + (kind == "mixed"))
+        for kind, text in (("fixed", FIXED), ("cold", FIXED), ("mixed", mixed)):
+            body, headers = command(text, 3 * n + ("fixed", "cold", "mixed").index(kind))
+            if kind == "cold":
+                redis.incr(generation)  # what every ingest does: cached answers are stale
             start = time.perf_counter()
             response = http.post("/slack/events", content=body, headers=headers)
             elapsed = time.perf_counter() - start
@@ -155,8 +161,8 @@ def main() -> int:
         process = start_web(url, port, args.answer_within)
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
             wait_healthy(http, process)
-            measure(http, world, 20, random.Random(args.seed + 1))  # warm-up: imports, connections, caches
-            timings = measure(http, world, args.requests, random.Random(args.seed + 2))
+            measure(http, redis, world, 20, random.Random(args.seed + 1))  # warm-up: imports, connections
+            timings = measure(http, redis, world, args.requests, random.Random(args.seed + 2))
     finally:
         if process is not None:
             process.terminate()
@@ -172,7 +178,8 @@ def report(args: argparse.Namespace, seconds: float, timings: dict[str, list[flo
     print(f"events indexed:              {args.events:,} in {seconds:,.1f} s")
     print(f"GET /healthz:                p50 {base:6.2f} ms   p99 {percentile(health, 99):6.2f} ms   "
           f"(bare HTTP round trip, {len(health):,} requests)")
-    for kind, label in (("fixed", f"/lobby {FIXED}"), ("mixed", "/lobby 1-3 terms")):
+    for kind, label in (("fixed", f"/lobby {FIXED}"), ("cold", "  … just after an ingest"),
+                        ("mixed", "/lobby 1-3 terms")):
         ms = [value * 1000 for value in timings[kind]]
         if not ms:
             print(f"{label + ':':<28} none answered in the ack")
@@ -182,10 +189,10 @@ def report(args: argparse.Namespace, seconds: float, timings: dict[str, list[flo
               f"({p50 / base:,.1f}× /healthz at p50; {len(ms):,} requests, "
               f"median {statistics.median(timings[kind + ' matches'] or [0]):,.0f} matching records)")
     print(f"acked 'working…':            {len(timings['working'])} (answered later by a worker)")
-    fixed = [value * 1000 for value in timings["fixed"]]
-    if fixed:
-        verdict = "met" if percentile(fixed, 99) <= 100 else "MISSED"
-        print(f"target p99 ≤ 100 ms for /lobby {FIXED}: {verdict}")
+    both = [[value * 1000 for value in timings[kind]] for kind in ("fixed", "cold")]
+    if all(both):  # the target holds for a repeated question and for one asked just after an ingest
+        verdict = "met" if all(percentile(ms, 99) <= 100 for ms in both) else "MISSED"
+        print(f"target p99 ≤ 100 ms for /lobby {FIXED} (repeated, and just after an ingest): {verdict}")
 
 
 if __name__ == "__main__":

@@ -99,9 +99,10 @@ def search(redis: Redis, settings: Settings, terms: Sequence[str], *, since: dat
 
 def _cache_key(index: SearchIndex, groups: list[list[Term]], since: date | None, source: str | None,
                today: int) -> str:
-    """One key per meaning: the normalised forms (so `Hydro-Québec` and `hydro quebec` share it), filters, day."""
-    meaning = json.dumps([[[form.key, *form.words] for form in group] for group in groups]
-                         + [since.isoformat() if since else "", source or "", today])
+    """One key per meaning: the normalised forms in any order (so `Hydro-Québec amazon` and `AMAZON hydro quebec`
+    share it), the filters and the day."""
+    forms_ = sorted([[form.key, *form.words] for form in group] for group in groups)  # AND commutes
+    meaning = json.dumps([*forms_, since.isoformat() if since else "", source or "", today])
     return f"{index.prefix}ix:q:{hashlib.sha1(meaning.encode()).hexdigest()}"
 
 

@@ -256,12 +256,15 @@ def test_dense_tokens_answer_like_sparse_ones(redis: Redis, settings: Settings,
 
 def test_repeated_question_gets_the_same_answer_with_its_own_spelling(redis: Redis, settings: Settings) -> None:
     """A second asker of the same question (another spelling) gets the same counts, under the terms they typed."""
-    load(redis, settings, comm("1"), comm("2", days_ago=40), registration("9", organization="Hydro-Québec"))
-    first = search(redis, settings, ["hydro-quebec"], now=NOW)
-    again = search(redis, settings, ["HYDRO QUÉBEC"], now=NOW)
-    assert again.query == ["HYDRO QUÉBEC"]
+    load(redis, settings, comm("1"), comm("2", days_ago=40), registration("9", organization="Hydro-Québec"),
+         comm("3", organization="Bombardier Inc.", organization_fr="", institutions=("Transport Canada",)))
+    first = search(redis, settings, ["hydro-quebec", "finance"], now=NOW)
+    other = search(redis, settings, ["bombardier"], now=NOW)
+    again = search(redis, settings, ["FINANCE", "HYDRO QUÉBEC"], now=NOW)
+    assert again.query == ["FINANCE", "HYDRO QUÉBEC"]
     assert {**again.to_dict(), "query": None} == {**first.to_dict(), "query": None}
-    assert again.total == 3
+    assert (again.total, other.total) == (2, 1)
+    assert search(redis, settings, ["hydro-quebec"], since=NOW.date() - timedelta(days=20), now=NOW).total == 1
 
 
 def test_answer_follows_every_ingest_at_once(redis: Redis, settings: Settings) -> None:
