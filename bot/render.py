@@ -7,6 +7,7 @@ A `Message` is a list of lines; platform renderers (Block Kit, embeds) take the 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from workers.events import Event
@@ -88,6 +89,18 @@ class Message:
 
 def _short(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+SPARK = "▁▂▃▄▅▆▇█"
+
+
+def sparkline(counts: Sequence[int]) -> str:
+    """One bar per count, its height proportional to the count: ▁ for zero, █ for the busiest; any count above
+    zero shows at least ▂, so a quiet month with records never looks empty."""
+    top = max(counts, default=0)
+    if not top:
+        return SPARK[0] * len(counts)
+    return "".join(SPARK[0] if n == 0 else SPARK[max(1, round(n * (len(SPARK) - 1) / top))] for n in counts)
 
 
 def alert(event: Event, *, amended: bool = False, language: str = "en") -> Message:
@@ -210,7 +223,8 @@ def summary_card(summary: Summary) -> Message:
             lines.append(f"{label}: " + ", ".join(f"{c.name} ({c.count})" for c in counts[:5]))
     if summary.sample < summary.total:
         lines.append(f"(names from the {summary.sample} most recent of {summary.total} records)")
-    lines.append("Last 12 months: " + " ".join(str(month.count) for month in summary.monthly)
+    per_month = [month.count for month in summary.monthly]
+    lines.append(f"Last 12 months: {sparkline(per_month)}  " + " ".join(str(n) for n in per_month)
                  + f"  ({summary.monthly[0].month} → {summary.monthly[-1].month})")
     lines.append("Latest:")
     lines.extend(f"  {item.date} [{item.source}] {_short(item.title, 100)}" + (f" {item.url}" if item.url else "")

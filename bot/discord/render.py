@@ -16,13 +16,12 @@ from collections import Counter
 
 from bot.commands import Answer
 from bot.discord.embeds import AMBER, BLUE, GREEN, GREY, RED, Embed, Layout, escape, link, pack, short
-from bot.render import Message
+from bot.render import Message, sparkline
 from workers.events import Event
 from workers.query import Summary
 
 BATCH_ITEMS = 25
 TOP_NAMES = 5
-SPARK = "▁▂▃▄▅▆▇█"
 
 _WORDS = {
     "en": {"organization": "Organisation", "registrant": "Registrant", "date": "Date", "institutions": "Institutions",
@@ -161,14 +160,6 @@ def _plain(lines: list[str], *, title: str = "", language: str = "en", color: in
 # --- search answers -------------------------------------------------------------------------------------------
 
 
-def sparkline(counts: list[int]) -> str:
-    """One block per month, ▁ for none up to █ for the busiest month."""
-    peak = max(counts, default=0)
-    if not peak:
-        return SPARK[0] * len(counts)
-    return "".join(SPARK[0] if n == 0 else SPARK[1 + round((n / peak) * (len(SPARK) - 2))] for n in counts)
-
-
 def summary_embeds(summary: Summary, *, language: str = "en") -> list[list[Embed]]:
     """The summary card: counts as fields, then top names, the 12-month sparkline, the latest records and news
     mentions as links."""
@@ -219,4 +210,4 @@ def answer_embeds(answer: Answer, *, language: str = "en") -> list[list[Embed]]:
     return _plain(answer.lines, language=language)
 
 
-__all__ = ["answer_embeds", "message_embeds", "sparkline", "summary_embeds"]
+__all__ = ["answer_embeds", "message_embeds", "summary_embeds"]

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from bot.commands import Answer
-from bot.render import BATCH_LINES, Message, _label, _say, _short
+from bot.render import BATCH_LINES, Message, _label, _say, _short, sparkline
 from workers.events import Event
 from workers.query import Summary
 
@@ -35,7 +35,6 @@ TEXT_CHARS = 500  # the fallback text is a notification line, not the whole mess
 LINE_CHARS = 1000  # one list line (a title and its link) never fills a section by itself
 ANSWER_LINES = 150  # more lines than this, or more characters than the next, in a /lobby answer are cut
 ANSWER_CHARS = 30_000  # with "… and N more": a response_url takes at most 5 messages, this makes at most 3
-SPARK = "▁▂▃▄▅▆▇█"
 
 _WORDS = {
     "en": {"lobbying": "Lobbying: {query}", "records": "Records", "lobbyists": "Lobbyists", "since": "since {d}",
@@ -149,14 +148,6 @@ def _more(language: str, n: int) -> str:
 
 def _names(counts: Sequence[Any], limit: int = 5) -> str:
     return ", ".join(f"{escape(_short(c.name, 120))} ({c.count})" for c in counts[:limit])
-
-
-def sparkline(counts: Sequence[int]) -> str:
-    """▁ for an empty month, █ for the busiest; any month with records shows at least ▂."""
-    top = max(counts, default=0)
-    if not top:
-        return SPARK[0] * len(counts)
-    return "".join(SPARK[0] if n == 0 else SPARK[max(1, round(n * (len(SPARK) - 1) / top))] for n in counts)
 
 
 # -- the summary card --------------------------------------------------------------------------------------------

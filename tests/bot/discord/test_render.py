@@ -10,7 +10,7 @@ import pytest
 from bot import render
 from bot.commands import Answer
 from bot.discord.embeds import RED, Embed, length, within_limits
-from bot.discord.render import answer_embeds, message_embeds, sparkline, summary_embeds
+from bot.discord.render import answer_embeds, message_embeds, summary_embeds
 from tests.bot.discord.conftest import article, communication
 from workers.summary import Count, Item, Lobbyists, Month, News, Summary
 
@@ -142,16 +142,11 @@ def test_the_summary_card_shows_counts_sparkline_links_and_news(language: str) -
         assert fields["Lobbyists"].startswith("**9**")
     assert embed["title"].endswith('amazon "hydro quebec"')
     text = text_of(messages)
-    assert sparkline([m.count for m in summary().monthly]) in text
+    assert render.sparkline([m.count for m in summary().monthly]) in text
     assert "[AWS met TBS](https://lobbycanada.gc.ca/1)" in text
     assert "https://ledevoir.com/1" in text
 
 
-def test_sparkline_scales_to_the_busiest_month() -> None:
-    """Months with nothing are the lowest block, the busiest month the highest."""
-    assert sparkline([0, 1, 2, 4, 8]) == "▁▃▄▅█"
-    assert sparkline([0, 0, 8]) == "▁▁█"
-    assert sparkline([0, 0]) == "▁▁"
 
 
 def test_an_empty_search_says_so() -> None:

@@ -21,7 +21,6 @@ from bot.slack.render import (
     escape,
     link,
     message_blocks,
-    sparkline,
 )
 from workers.events import Event, Official
 from workers.summary import Count, Item, Lobbyists, Month, News, Summary
@@ -214,9 +213,3 @@ def test_record_text_is_escaped_so_it_cannot_ping_or_break_links() -> None:
             == "<https://x.org/a%7Cb%3Ec?d=1&amp;e=2|A &lt;b&gt; &amp; c>")
     shown = everything(message_blocks(render.alert(event(1, title="<!channel> R&D", org="A > B"))))
     assert "<!channel>" not in shown and "&lt;!channel&gt; R&amp;D" in shown and "A &gt; B" in shown
-
-
-def test_sparkline_scales_to_the_busiest_month() -> None:
-    """Empty months are the lowest bar, the busiest the highest, any activity is visible."""
-    assert sparkline([0, 1, 100, 50]) == "▁▂█▅"
-    assert sparkline([0, 0]) == "▁▁"
