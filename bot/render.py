@@ -7,11 +7,12 @@ A `Message` is a list of lines; platform renderers (Block Kit, embeds) take the 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from workers.events import Event
 from workers.query import Summary
+from workers.terms import quoted
 
 _KIND_LABELS = {
     "article": "News",
@@ -45,13 +46,39 @@ _PHRASES = {
 }
 
 
-def _label(kind: str, language: str) -> str:
+def kind_label(kind: str, language: str) -> str:
+    """A record kind as readers call it ("communication" → "Communication report" / "Rapport de communication")."""
     labels = _KIND_LABELS_FR if language == "fr" else _KIND_LABELS
     return labels.get(kind, kind.capitalize())
 
 
-def _say(language: str, key: str, **values: object) -> str:
+def say(language: str, key: str, **values: object) -> str:
+    """One phrase of alerts, summaries, digests and notices in `language` (English when unknown)."""
     return _PHRASES.get(language, _PHRASES["en"])[key].format(**values)
+
+
+# The phrases of the summary card (`/lobby TERM…`, `lobbybot search`): Slack, Discord and the text card share them.
+_CARD = {
+    "en": {"lobbying": "Lobbying: {query}", "since": "since {d}", "in": "in {source}", "records": "Records",
+           "lobbyists": "Lobbyists", "comms": "Federal communication reports, last 12 months",
+           "active": "Active registrations", "institutions": "Institutions", "officials": "Officials met",
+           "subjects": "Subjects", "months": "Last 12 months", "peak": "peak {n} in a month", "latest": "Latest",
+           "news": "News mentions", "none": "No matching records.",
+           "sample": "Names from the {sample} most recent of {total} records."},
+    "fr": {"lobbying": "Lobbying : {query}", "since": "depuis le {d}", "in": "dans {source}", "records": "Dossiers",
+           "lobbyists": "Lobbyistes", "comms": "Rapports de communication fédéraux, 12 derniers mois",
+           "active": "Enregistrements actifs", "institutions": "Institutions", "officials": "Titulaires rencontrés",
+           "subjects": "Sujets", "months": "12 derniers mois", "peak": "au plus {n} par mois",
+           "latest": "Derniers dossiers", "news": "Mentions dans les nouvelles", "none": "Aucun dossier ne correspond.",
+           "sample": "Noms tirés des {sample} dossiers les plus récents sur {total}."},
+}
+
+
+def card_phrase(language: str, key: str, **values: object) -> str:
+    """One phrase of the summary card in `language` (English when unknown)."""
+    return _CARD.get(language, _CARD["en"])[key].format(**values)
+
+
 SUMMARY_CHARS = 280
 BATCH_LINES = 10
 DIGEST_LINES = 40
@@ -87,7 +114,8 @@ class Message:
         return "\n".join(self.lines)
 
 
-def _short(text: str, limit: int) -> str:
+def short(text: str, limit: int) -> str:
+    """`text` cut to `limit` characters, ending with "…" when cut."""
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
@@ -105,8 +133,8 @@ def sparkline(counts: Sequence[int]) -> str:
 
 def alert(event: Event, *, amended: bool = False, language: str = "en") -> Message:
     """One alert: what it is, who, to whom, when, and the link to the public record."""
-    label = _label(event.kind, language)
-    head = f"{label}{' (' + _say(language, 'amended') + ')' if amended else ''}: {event.title}"
+    label = kind_label(event.kind, language)
+    head = f"{label}{' (' + say(language, 'amended') + ')' if amended else ''}: {event.title}"
     lines = [head]
     facts = []
     if event.organization:
@@ -121,7 +149,7 @@ def alert(event: Event, *, amended: bool = False, language: str = "en") -> Messa
     if event.institutions:
         lines.append("Institutions: " + ", ".join(event.institutions[:5]))
     if event.summary and event.summary != event.title:
-        lines.append(_short(event.summary, SUMMARY_CHARS))
+        lines.append(short(event.summary, SUMMARY_CHARS))
     if event.url:
         lines.append(event.url)
     return Message(lines, kind="alert", events=(event,), language=language,
@@ -130,11 +158,11 @@ def alert(event: Event, *, amended: bool = False, language: str = "en") -> Messa
 
 def amendment(event: Event, changes: list[str], *, language: str = "en") -> Message:
     """A thread reply under the original alert: what the amendment changed, field by field."""
-    lines = [f"{_say(language, 'amended_head', label=_label(event.kind, language).lower())}: {event.title}"]
+    lines = [f"{say(language, 'amended_head', label=kind_label(event.kind, language).lower())}: {event.title}"]
     if changes:
         lines.extend(f"  {change}" for change in changes[:12])
     else:
-        lines.append(f"  {_say(language, 'unchanged')}")
+        lines.append(f"  {say(language, 'unchanged')}")
     if event.url:
         lines.append(event.url)
     return Message(lines, kind="amendment", events=(event,), changes=tuple(changes), language=language)
@@ -142,25 +170,34 @@ def amendment(event: Event, changes: list[str], *, language: str = "en") -> Mess
 
 def batch(events: list[Event], *, verb: str = "new", language: str = "en") -> Message:
     """One message for a burst: '12 new records: 12 communication reports — most for Amazon Web Services Canada'."""
-    kinds = Counter(_label(e.kind, language).lower() for e in events)
+    kinds = Counter(kind_label(e.kind, language).lower() for e in events)
     if language == "fr":  # French plurals do not end in an "s" one can append ("rapports de communication")
         what = ", ".join(f"{n} × {label}" for label, n in kinds.items())
     else:
         what = ", ".join(f"{n} {label}{'s' if n > 1 and not label.endswith('s') else ''}" for label, n in kinds.items())
     organizations = Counter(e.organization or e.publisher for e in events if e.organization or e.publisher)
     top = organizations.most_common(1)
-    head = f"{_say(language, 'batch', n=len(events), verb=verb)}: {what}" + (
-        f" — {_say(language, 'most', org=top[0][0])}" if top else "")
+    head = f"{say(language, 'batch', n=len(events), verb=verb)}: {what}" + (
+        f" — {say(language, 'most', org=top[0][0])}" if top else "")
     lines = [head]
     institutions = Counter(i for e in events for i in e.institutions)
     if institutions:
-        lines.append(_say(language, "with") + " " + ", ".join(f"{name} ({n})" for name, n in
+        lines.append(say(language, "with") + " " + ", ".join(f"{name} ({n})" for name, n in
                                                              institutions.most_common(5)))
     for event in events[:BATCH_LINES]:
-        lines.append(f"• {_short(event.title, 120)}" + (f" {event.url}" if event.url else ""))
+        lines.append(f"• {short(event.title, 120)}" + (f" {event.url}" if event.url else ""))
     if len(events) > BATCH_LINES:
-        lines.append(_say(language, "more", n=len(events) - BATCH_LINES))
+        lines.append(say(language, "more", n=len(events) - BATCH_LINES))
     return Message(lines, kind="batch", events=tuple(events), language=language)
+
+
+def group_by_organization(events: Iterable[Event]) -> list[tuple[str, list[Event]]]:
+    """Events per organisation (or publisher, else "Other"), the busiest organisation first, then by name; each
+    group keeps the events' order."""
+    groups: dict[str, list[Event]] = {}
+    for event in events:
+        groups.setdefault(event.organization or event.publisher or "Other", []).append(event)
+    return sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0]))
 
 
 def digest(title: str, events: list[Event], *, max_lines: int = DIGEST_LINES, language: str = "en",
@@ -172,16 +209,13 @@ def digest(title: str, events: list[Event], *, max_lines: int = DIGEST_LINES, la
 def digest_parts(title: str, events: list[Event], *, max_lines: int = DIGEST_LINES, language: str = "en",
                  ) -> list[tuple[Message, list[Event]]]:
     """`digest`, with the events each message shows (so each part can be recorded as delivered on its own)."""
-    groups: dict[str, list[Event]] = {}
-    for event in events:
-        groups.setdefault(event.organization or event.publisher or "Other", []).append(event)
     body: list[tuple[str, Event | None]] = []
-    for organization, items in sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0])):
+    for organization, items in group_by_organization(events):
         body.append((f"{organization} ({len(items)})", None))
-        body.extend((f"  • {_short(e.title, 120)}" + (f" {e.url}" if e.url else ""), e) for e in items)
+        body.extend((f"  • {short(e.title, 120)}" + (f" {e.url}" if e.url else ""), e) for e in items)
     chunks = [body[i:i + max_lines - 1] for i in range(0, len(body), max_lines - 1)] or [[]]
     total = len(chunks)
-    count = f"{len(events)} {_say(language, 'record' if len(events) == 1 else 'records')}"
+    count = f"{len(events)} {say(language, 'record' if len(events) == 1 else 'records')}"
     parts = []
     for n, chunk in enumerate(chunks, 1):
         shown = [event for _, event in chunk if event is not None]
@@ -194,43 +228,46 @@ def digest_parts(title: str, events: list[Event], *, max_lines: int = DIGEST_LIN
 def notice(source: str, status: str, reason: str, action: str, *, language: str = "en") -> Message:
     """A source-health notice: broken (with what to do) or recovered."""
     if status == "ok":
-        lines = [_say(language, "recovered", source=source)]
+        lines = [say(language, "recovered", source=source)]
     else:
-        lines = [_say(language, "broken", source=source, status=status, reason=reason), _say(language, "silent")]
+        lines = [say(language, "broken", source=source, status=status, reason=reason), say(language, "silent")]
         if action:
-            lines.append(_say(language, "todo", action=action))
+            lines.append(say(language, "todo", action=action))
     return Message(lines, kind="notice", language=language, title=source, status=status, reason=reason,
                    action=action)
 
 
 def summary_card(summary: Summary) -> Message:
     """The answer to `/lobby TERM…` / `lobbybot search` as a text card: counts first, then names, then links."""
-    query = " ".join(f'"{term}"' if " " in term else term for term in summary.query)
-    filters = "".join([f" since {summary.since}" if summary.since else "",
-                       f" in {summary.source}" if summary.source else ""])
+    def w(key: str, **values: object) -> str:
+        return card_phrase("en", key, **values)
+
+    filters = "".join([f" {w('since', d=summary.since)}" if summary.since else "",
+                       f" {w('in', source=summary.source)}" if summary.source else ""])
+    title = w("lobbying", query=quoted(summary.query)) + filters
     if not summary.total:
-        return Message([f"Lobbying: {query}{filters}", "No matching records."], kind="card")
+        return Message([title, w("none")], kind="card")
     sources = ", ".join(f"{n} {name}" for name, n in summary.by_source.items())
-    lines = [f"Lobbying: {query}{filters}", f"{summary.total} records ({sources})"]
+    lines = [title, f"{summary.total} records ({sources})"]
     lobbyists = summary.lobbyists
     per_source = ", ".join(f"{n} {name}" for name, n in lobbyists.by_source.items())
-    lines.append(f"Lobbyists: {lobbyists.total}" + (f" ({per_source})" if per_source else ""))
-    lines.append(f"Federal communication reports, last 12 months: {summary.communications_last_12_months}")
-    lines.append(f"Active registrations: {summary.active_registrations}")
-    for label, counts in (("Institutions", summary.institutions), ("Officials met", summary.officials),
-                          ("Subjects", summary.subjects)):
+    lines.append(f"{w('lobbyists')}: {lobbyists.total}" + (f" ({per_source})" if per_source else ""))
+    lines.append(f"{w('comms')}: {summary.communications_last_12_months}")
+    lines.append(f"{w('active')}: {summary.active_registrations}")
+    for key, counts in (("institutions", summary.institutions), ("officials", summary.officials),
+                        ("subjects", summary.subjects)):
         if counts:
-            lines.append(f"{label}: " + ", ".join(f"{c.name} ({c.count})" for c in counts[:5]))
+            lines.append(f"{w(key)}: " + ", ".join(f"{c.name} ({c.count})" for c in counts[:5]))
     if summary.sample < summary.total:
-        lines.append(f"(names from the {summary.sample} most recent of {summary.total} records)")
+        lines.append(w("sample", sample=summary.sample, total=summary.total))
     per_month = [month.count for month in summary.monthly]
-    lines.append(f"Last 12 months: {sparkline(per_month)}  " + " ".join(str(n) for n in per_month)
+    lines.append(f"{w('months')}: {sparkline(per_month)}  " + " ".join(str(n) for n in per_month)
                  + f"  ({summary.monthly[0].month} → {summary.monthly[-1].month})")
-    lines.append("Latest:")
-    lines.extend(f"  {item.date} [{item.source}] {_short(item.title, 100)}" + (f" {item.url}" if item.url else "")
+    lines.append(f"{w('latest')}:")
+    lines.extend(f"  {item.date} [{item.source}] {short(item.title, 100)}" + (f" {item.url}" if item.url else "")
                  for item in summary.latest)
     if summary.news.total:
-        lines.append(f"News mentions: {summary.news.total}")
-        lines.extend(f"  {item.date} {_short(item.title, 100)}" + (f" {item.url}" if item.url else "")
+        lines.append(f"{w('news')}: {summary.news.total}")
+        lines.extend(f"  {item.date} {short(item.title, 100)}" + (f" {item.url}" if item.url else "")
                      for item in summary.news.latest)
     return Message(lines, kind="card")

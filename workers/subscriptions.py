@@ -39,7 +39,7 @@ from workers.events import Event
 from workers.health import utcnow
 from workers.index import SearchIndex, event_tokens
 from workers.query import QueryError, check_terms
-from workers.terms import Term
+from workers.terms import Term, quoted
 
 Digest = Literal["realtime", "daily", "weekly"]
 Language = Literal["fr", "en"]
@@ -119,7 +119,7 @@ class Subscription(BaseModel):
         return start <= local < end if start < end else (local >= start or local < end)
 
     def describe(self) -> str:
-        terms = " ".join(f'"{t}"' if " " in t else t for t in self.terms)
+        terms = quoted(self.terms)
         options = [self.digest if self.digest == "realtime" else f"{self.digest} at {self.digest_time}",
                    self.language]
         if self.sources:

@@ -3,6 +3,7 @@
     words("Hydro-Québec Inc.")        → ["hydro", "quebec"]          casefold, accents stripped, suffixes dropped
     name_keys("Hydro-Québec Inc.")    → ["hydro", "quebec", "hydroquebec"]
     Term.parse('"HYDRO QUÉBEC"')      → joined "hydroquebec", words ("hydro", "quebec")
+    quoted(["amazon", "hydro quebec"]) → 'amazon "hydro quebec"'  (terms shown as one would type them again)
 
 Rules:
 
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -132,3 +134,8 @@ class Term:
 
     def postings_keys(self) -> set[str]:
         return {self.key, *self.words}
+
+
+def quoted(terms: Iterable[str]) -> str:
+    """Terms as one would type them again: separated by spaces, a term that holds a space in double quotes."""
+    return " ".join(f'"{term}"' if " " in term else term for term in terms)

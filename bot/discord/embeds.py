@@ -19,6 +19,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from bot.render import short
+
 Embed = dict[str, Any]
 
 TITLE = 256
@@ -34,10 +36,10 @@ BLUE, AMBER, GREEN, RED, GREY = 0x2B6CB0, 0xD69E2E, 0x38A169, 0xE53E3E, 0x718096
 _MARKDOWN = re.compile(r"([\\*_`~|\[\]<>#])")
 
 
-def short(text: str, limit: int) -> str:
-    """`text` cut to `limit` characters, ending with "…" when cut."""
-    text = text.strip()
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+def _fit(text: str, limit: int) -> str:
+    """`text` without surrounding whitespace, cut to `limit` as `bot.render.short` cuts. Discord refuses a blank
+    field name or value, so a blank one must come out empty (callers then put a zero-width space)."""
+    return short(text.strip(), limit)
 
 
 def escape(text: str) -> str:
@@ -47,7 +49,7 @@ def escape(text: str) -> str:
 
 def link(text: str, url: str, limit: int = 150) -> str:
     """A markdown link `[text](url)` (plain escaped text without a usable URL)."""
-    shown = escape(short(text, limit))
+    shown = escape(_fit(text, limit))
     if not url.startswith(("http://", "https://")):
         return shown
     return f"[{shown}]({url.replace('(', '%28').replace(')', '%29').replace(' ', '%20')})"
@@ -68,8 +70,8 @@ class Layout:
 
     def __init__(self, title: str, *, color: int = BLUE, url: str = "", footer: str = "",
                  timestamp: str = "") -> None:
-        self.color, self.footer = color, short(footer, FOOTER)
-        first: Embed = {"title": short(title, TITLE), "color": color}
+        self.color, self.footer = color, _fit(footer, FOOTER)
+        first: Embed = {"title": _fit(title, TITLE), "color": color}
         if url.startswith(("http://", "https://")):
             first["url"] = url
         if timestamp:
@@ -96,7 +98,7 @@ class Layout:
 
     def line(self, text: str) -> None:
         """One description line (a line too long for any description is shortened)."""
-        text = short(text, DESCRIPTION) or "\u200b"
+        text = _fit(text, DESCRIPTION) or "\u200b"
         if self._current.get("fields"):  # fields come after the description: continue in a new embed
             self._next()
         now = len("\n".join(self._lines))
@@ -112,17 +114,17 @@ class Layout:
     def field(self, name: str, values: list[str], *, inline: bool = False, more: str = "") -> None:
         """A field of `values` (one per line); values that do not fit in 1,024 characters continue in further
         fields named `more` (or the same name)."""
-        name = short(name, FIELD_NAME) or "\u200b"
+        name = _fit(name, FIELD_NAME) or "\u200b"
         chunk: list[str] = []
         chunks = []
-        for value in (short(v, FIELD_VALUE) for v in values):
+        for value in (_fit(v, FIELD_VALUE) for v in values):
             if chunk and len("\n".join([*chunk, value])) > FIELD_VALUE:
                 chunks.append(chunk)
                 chunk = []
             chunk.append(value)
         chunks.append(chunk or ["\u200b"])
         for n, chunk in enumerate(chunks):
-            self._add_field(name if n == 0 else short(more or name, FIELD_NAME), "\n".join(chunk), inline)
+            self._add_field(name if n == 0 else _fit(more or name, FIELD_NAME), "\n".join(chunk), inline)
 
     def _add_field(self, name: str, value: str, inline: bool) -> None:
         self._flush()
@@ -149,7 +151,7 @@ def pack(embeds: list[Embed], continued: str = "") -> list[list[Embed]]:
             messages.append(current)
             current, total = [], 0
         if not current and messages and continued and not embed.get("title"):
-            title = short(continued, TITLE)
+            title = _fit(continued, TITLE)
             if size + len(title) <= TOTAL:
                 embed = {"title": title, **embed}
                 size += len(title)

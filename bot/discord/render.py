@@ -15,32 +15,23 @@ from __future__ import annotations
 from collections import Counter
 
 from bot.commands import Answer
-from bot.discord.embeds import AMBER, BLUE, GREEN, GREY, RED, Embed, Layout, escape, link, pack, short
-from bot.render import Message, sparkline
+from bot.discord.embeds import AMBER, BLUE, GREEN, GREY, RED, Embed, Layout, escape, link, pack
+from bot.render import Message, card_phrase, group_by_organization, short, sparkline
 from workers.events import Event
 from workers.query import Summary
+from workers.terms import quoted
 
 BATCH_ITEMS = 25
 TOP_NAMES = 5
 
+# Discord's own phrases; the card's (and the field names it shares with alerts) are `bot.render.card_phrase`.
 _WORDS = {
-    "en": {"organization": "Organisation", "registrant": "Registrant", "date": "Date", "institutions": "Institutions",
-           "officials": "Officials met", "subjects": "Subjects", "lobbyists": "Lobbyists", "source": "Source",
+    "en": {"organization": "Organisation", "registrant": "Registrant", "date": "Date", "source": "Source",
            "changes": "What changed", "todo": "What to do", "continued": "continued", "more": "… and {n} more",
-           "records": "Records", "comms": "Federal communication reports, last 12 months",
-           "active": "Active registrations", "months": "Last 12 months", "latest": "Latest",
-           "news": "News mentions", "sample": "Names from the {sample} most recent of {total} records",
-           "lobbying": "Lobbying", "none": "No matching records.", "since": "since", "in": "in",
-           "problem": "Problem", "peak": "peak {n}/month"},
-    "fr": {"organization": "Organisation", "registrant": "Déclarant", "date": "Date", "institutions": "Institutions",
-           "officials": "Titulaires rencontrés", "subjects": "Sujets", "lobbyists": "Lobbyistes", "source": "Source",
+           "problem": "Problem"},
+    "fr": {"organization": "Organisation", "registrant": "Déclarant", "date": "Date", "source": "Source",
            "changes": "Ce qui a changé", "todo": "Que faire", "continued": "suite", "more": "… et {n} autres",
-           "records": "Dossiers", "comms": "Rapports de communication fédéraux, 12 derniers mois",
-           "active": "Enregistrements actifs", "months": "12 derniers mois", "latest": "Derniers dossiers",
-           "news": "Mentions dans les nouvelles",
-           "sample": "Noms tirés des {sample} dossiers les plus récents sur {total}",
-           "lobbying": "Lobbying", "none": "Aucun dossier correspondant.", "since": "depuis", "in": "dans",
-           "problem": "Problème", "peak": "max. {n}/mois"},
+           "problem": "Problème"},
 }
 
 
@@ -95,7 +86,7 @@ def _alert(message: Message) -> list[list[Embed]]:
             shown = [escape(name) for name in names[:TOP_NAMES]]
             if len(names) > TOP_NAMES:
                 shown.append(_word(language, "more", n=len(names) - TOP_NAMES))
-            layout.field(_word(language, key), shown)
+            layout.field(card_phrase(language, key), shown)
     return pack(layout.embeds(), _continued(message.lines[0], language))
 
 
@@ -114,7 +105,7 @@ def _batch(message: Message) -> list[list[Embed]]:
     layout = Layout(message.lines[0], color=BLUE)
     institutions = Counter(i for e in events for i in e.institutions)
     if institutions:
-        layout.field(_word(language, "institutions"),
+        layout.field(card_phrase(language, "institutions"),
                      [f"{escape(name)} ({n})" for name, n in institutions.most_common(TOP_NAMES)])
     layout.lines([_item(event) for event in events[:BATCH_ITEMS]])
     if len(events) > BATCH_ITEMS:
@@ -127,10 +118,7 @@ def _digest(message: Message) -> list[list[Embed]]:
     part is recorded as delivered, so none may be dropped)."""
     language = message.language
     layout = Layout(message.lines[0], color=GREY)
-    groups: dict[str, list[Event]] = {}
-    for event in message.events:
-        groups.setdefault(event.organization or event.publisher or "Other", []).append(event)
-    for organization, items in sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0])):
+    for organization, items in group_by_organization(message.events):
         name = f"{organization} ({len(items)})"
         layout.field(name, [_item(event) for event in items], more=_continued(organization, language))
     return pack(layout.embeds(), _continued(message.lines[0], language))
@@ -163,11 +151,12 @@ def _plain(lines: list[str], *, title: str = "", language: str = "en", color: in
 def summary_embeds(summary: Summary, *, language: str = "en") -> list[list[Embed]]:
     """The summary card: counts as fields, then top names, the 12-month sparkline, the latest records and news
     mentions as links."""
-    w = lambda key, **values: _word(language, key, **values)  # noqa: E731
-    query = " ".join(f'"{term}"' if " " in term else term for term in summary.query)
-    filters = "".join([f" {w('since')} {summary.since}" if summary.since else "",
-                       f" {w('in')} {summary.source}" if summary.source else ""])
-    title = f"{w('lobbying')}: {query}{filters}"
+    def w(key: str, **values: object) -> str:
+        return card_phrase(language, key, **values)
+
+    filters = "".join([f" {w('since', d=summary.since)}" if summary.since else "",
+                       f" {w('in', source=summary.source)}" if summary.source else ""])
+    title = w("lobbying", query=quoted(summary.query)) + filters
     footer = w("sample", sample=summary.sample, total=summary.total) if summary.sample < summary.total else ""
     layout = Layout(title, color=BLUE if summary.total else GREY, footer=footer)
     if not summary.total:

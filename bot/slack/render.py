@@ -19,9 +19,19 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from bot.commands import Answer
-from bot.render import BATCH_LINES, Message, _label, _say, _short, sparkline
+from bot.render import (
+    BATCH_LINES,
+    Message,
+    card_phrase,
+    group_by_organization,
+    kind_label,
+    say,
+    short,
+    sparkline,
+)
 from workers.events import Event
 from workers.query import Summary
+from workers.terms import quoted
 
 Block = dict[str, Any]
 Payload = tuple[str, list[Block]]
@@ -36,24 +46,13 @@ LINE_CHARS = 1000  # one list line (a title and its link) never fills a section 
 ANSWER_LINES = 150  # more lines than this, or more characters than the next, in a /lobby answer are cut
 ANSWER_CHARS = 30_000  # with "… and N more": a response_url takes at most 5 messages, this makes at most 3
 
+# Slack's own phrases; the card's are `bot.render.card_phrase`, the alerts' `bot.render.say`.
 _WORDS = {
-    "en": {"lobbying": "Lobbying: {query}", "records": "Records", "lobbyists": "Lobbyists", "since": "since {d}",
-           "comms": "Federal communication reports, last 12 months", "active": "Active registrations",
-           "institutions": "Institutions", "officials": "Officials met", "subjects": "Subjects",
-           "months": "Last 12 months", "latest": "Latest", "news": "News mentions ({n})", "in": "in {source}",
-           "none": "No matching records.", "sample": "Names from the {sample} most recent of {total} records.",
-           "peak": "peak {n} in a month", "organization": "Organisation", "date": "Date",
-           "more_items": "… and {n} more", "continued": "(continued)", "why": "why this alert",
-           "error": "Sorry:", "lobbyists_field": "Lobbyists", "officials_field": "Officials"},
-    "fr": {"lobbying": "Lobbying : {query}", "records": "Dossiers", "lobbyists": "Lobbyistes",
-           "since": "depuis le {d}", "comms": "Rapports de communication fédéraux, 12 derniers mois",
-           "active": "Enregistrements actifs", "institutions": "Institutions", "officials": "Titulaires rencontrés",
-           "subjects": "Sujets", "months": "12 derniers mois", "latest": "Plus récents",
-           "news": "Mentions dans les nouvelles ({n})", "in": "dans {source}", "none": "Aucun dossier ne correspond.",
-           "sample": "Noms tirés des {sample} dossiers les plus récents sur {total}.",
-           "peak": "au plus {n} par mois", "organization": "Organisation", "date": "Date",
-           "more_items": "… et {n} autres", "continued": "(suite)", "why": "pourquoi cette alerte",
-           "error": "Désolé :", "lobbyists_field": "Lobbyistes", "officials_field": "Titulaires"},
+    "en": {"organization": "Organisation", "date": "Date", "more_items": "… and {n} more", "continued": "(continued)",
+           "why": "why this alert", "error": "Sorry:", "lobbyists_field": "Lobbyists", "officials_field": "Officials"},
+    "fr": {"organization": "Organisation", "date": "Date", "more_items": "… et {n} autres", "continued": "(suite)",
+           "why": "pourquoi cette alerte", "error": "Désolé :", "lobbyists_field": "Lobbyistes",
+           "officials_field": "Titulaires"},
 }
 _SOURCES = {
     "en": {"ocl": "Federal registry (OCL)", "clq": "Quebec registry (CLQ)", "lda": "U.S. LDA", "news": "News"},
@@ -78,7 +77,7 @@ def escape(text: str) -> str:
 
 def link(url: str, title: str, limit: int = 200) -> str:
     """`<url|title>`, or the escaped title alone when there is no URL."""
-    label = escape(_short(title.replace("\n", " "), limit)) or escape(url)
+    label = escape(short(title.replace("\n", " "), limit)) or escape(url)
     if not url:
         return label
     safe = url.replace("&", "&amp;").replace("|", "%7C").replace("<", "%3C").replace(">", "%3E")
@@ -86,21 +85,21 @@ def link(url: str, title: str, limit: int = 200) -> str:
 
 
 def header(text: str) -> Block:
-    return {"type": "header", "text": {"type": "plain_text", "text": _short(text, HEADER_CHARS), "emoji": True}}
+    return {"type": "header", "text": {"type": "plain_text", "text": short(text, HEADER_CHARS), "emoji": True}}
 
 
 def section(text: str) -> Block:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": _short(text, SECTION_CHARS)}}
+    return {"type": "section", "text": {"type": "mrkdwn", "text": short(text, SECTION_CHARS)}}
 
 
 def fields(pairs: Sequence[tuple[str, str]]) -> list[Block]:
     """Sections of at most 10 `*label*\\nvalue` fields (values already mrkdwn)."""
-    items = [{"type": "mrkdwn", "text": _short(f"*{escape(label)}*\n{value}", FIELD_CHARS)} for label, value in pairs]
+    items = [{"type": "mrkdwn", "text": short(f"*{escape(label)}*\n{value}", FIELD_CHARS)} for label, value in pairs]
     return [{"type": "section", "fields": items[i:i + 10]} for i in range(0, len(items), 10)]
 
 
 def context(text: str) -> Block:
-    return {"type": "context", "elements": [{"type": "mrkdwn", "text": _short(text, SECTION_CHARS)}]}
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": short(text, SECTION_CHARS)}]}
 
 
 def sections(lines: Iterable[str], *, title: str = "") -> list[Block]:
@@ -109,7 +108,7 @@ def sections(lines: Iterable[str], *, title: str = "") -> list[Block]:
     current = [f"*{escape(title)}*"] if title else []
     size = len(current[0]) if current else 0
     for line in lines:
-        line = _short(line, LINE_CHARS)
+        line = short(line, LINE_CHARS)
         if current and size + 1 + len(line) > SECTION_CHARS:
             blocks.append(section("\n".join(current)))
             current, size = [], 0
@@ -136,7 +135,7 @@ def paginate(text: str, blocks: list[Block], *, language: str = "en") -> list[Pa
             size = _size(pages[-1][0])
         pages[-1].append(block)
         size += _size(block)
-    fallback = _short(escape(text.strip() or "lobbybot"), TEXT_CHARS)
+    fallback = short(escape(text.strip() or "lobbybot"), TEXT_CHARS)
     if len(pages) == 1:
         return [(fallback, pages[0])]
     return [(f"{fallback} ({n}/{len(pages)})", page) for n, page in enumerate(pages, 1)]
@@ -147,57 +146,59 @@ def _more(language: str, n: int) -> str:
 
 
 def _names(counts: Sequence[Any], limit: int = 5) -> str:
-    return ", ".join(f"{escape(_short(c.name, 120))} ({c.count})" for c in counts[:limit])
+    return ", ".join(f"{escape(short(c.name, 120))} ({c.count})" for c in counts[:limit])
 
 
 # -- the summary card --------------------------------------------------------------------------------------------
 def card_blocks(summary: Summary, language: str = "en") -> list[Block]:
     """The `/lobby TERM…` card: counts as fields, top names, a 12-month sparkline, latest items and news.
     Bounded by construction (top 5 names, the summary's latest items): it always fits one message."""
-    query = " ".join(f'"{term}"' if " " in term else term for term in summary.query)
-    blocks = [header(_w(language, "lobbying", query=query))]
-    filters = [_w(language, "since", d=summary.since) if summary.since else "",
-               _w(language, "in", source=_source(summary.source, language)) if summary.source else ""]
+    def w(key: str, **values: object) -> str:
+        return card_phrase(language, key, **values)
+
+    blocks = [header(w("lobbying", query=quoted(summary.query)))]
+    filters = [w("since", d=summary.since) if summary.since else "",
+               w("in", source=_source(summary.source, language)) if summary.source else ""]
     if any(filters):
         blocks.append(context(escape(" · ".join(f for f in filters if f))))
     if not summary.total:
-        blocks.append(section(_w(language, "none")))
+        blocks.append(section(w("none")))
         return blocks
-    counts = [(_w(language, "records"), f"{summary.total:,}".replace(",", " "))]
+    counts = [(w("records"), f"{summary.total:,}".replace(",", " "))]
     counts += [(_source(name, language), str(n)) for name, n in list(summary.by_source.items())[:6]]
     per_source = ", ".join(f"{n} {name.upper()}" for name, n in summary.lobbyists.by_source.items())
-    counts.append((_w(language, "lobbyists"), f"{summary.lobbyists.total}" + (f" ({per_source})" if per_source
-                                                                               else "")))
-    counts.append((_w(language, "comms"), str(summary.communications_last_12_months)))
-    counts.append((_w(language, "active"), str(summary.active_registrations)))
+    counts.append((w("lobbyists"), f"{summary.lobbyists.total}" + (f" ({per_source})" if per_source else "")))
+    counts.append((w("comms"), str(summary.communications_last_12_months)))
+    counts.append((w("active"), str(summary.active_registrations)))
     blocks.extend(fields(counts[:10]))
-    names = [f"*{_w(language, key)}:* {_names(values)}" for key, values in
+    names = [f"*{w(key)}:* {_names(values)}" for key, values in
              (("institutions", summary.institutions), ("officials", summary.officials),
               ("subjects", summary.subjects)) if values]
     if names:
         blocks.extend(sections(names))
     if summary.sample < summary.total:
-        blocks.append(context(_w(language, "sample", sample=summary.sample, total=summary.total)))
+        blocks.append(context(w("sample", sample=summary.sample, total=summary.total)))
     if summary.monthly:
         months = [m.count for m in summary.monthly]
-        blocks.append(section(f"*{_w(language, 'months')}:* `{sparkline(months)}`  "
+        blocks.append(section(f"*{w('months')}:* `{sparkline(months)}`  "
                               f"{summary.monthly[0].month} → {summary.monthly[-1].month} · "
-                              f"{_w(language, 'peak', n=max(months))}"))
+                              f"{w('peak', n=max(months))}"))
     if summary.latest:
         blocks.append({"type": "divider"})
         blocks.extend(sections((f"`{item.date}` {item.source.upper()} · {link(item.url, item.title, 150)}"
-                                for item in summary.latest), title=_w(language, "latest")))
+                                for item in summary.latest), title=w("latest")))
     if summary.news.total:
         lines = [f"`{item.date}` {link(item.url, item.title, 150)}" for item in summary.news.latest]
         if summary.news.total > len(summary.news.latest):
             lines.append(_more(language, summary.news.total - len(summary.news.latest)))
-        blocks.extend(sections(lines, title=_w(language, "news", n=summary.news.total)))
+        blocks.extend(sections(lines, title=f"{w('news')} ({summary.news.total})"))
     return blocks
 
 
 def card_text(summary: Summary, language: str = "en") -> str:
     query = " ".join(summary.query)
-    return f"{_w(language, 'lobbying', query=query)} — {summary.total} {_w(language, 'records').lower()}"
+    records = card_phrase(language, "records").lower()
+    return f"{card_phrase(language, 'lobbying', query=query)} — {summary.total} {records}"
 
 
 # -- /lobby answers ----------------------------------------------------------------------------------------------
@@ -210,7 +211,7 @@ def answer_blocks(answer: Answer, language: str = "en") -> list[Payload]:
     lines: list[str] = []
     size = 0
     for line in answer.lines[:ANSWER_LINES]:
-        line = _short(escape(line), LINE_CHARS)
+        line = short(escape(line), LINE_CHARS)
         if size + len(line) > ANSWER_CHARS:
             break
         lines.append(line)
@@ -240,26 +241,26 @@ def _facts(event: Event, language: str) -> list[tuple[str, str]]:
     when = event.occurred_at or event.published_at
     pairs = [(_w(language, "organization"), escape(event.organization or event.publisher))]
     pairs.append((_w(language, "date"), when.strftime("%Y-%m-%d") if when else ""))
-    pairs.append((_w(language, "institutions"), _joined(event.institutions)))
+    pairs.append((card_phrase(language, "institutions"), _joined(event.institutions)))
     pairs.append((_w(language, "officials_field"), _joined(
         [f"{o.name} ({o.title})" if o.title else o.name for o in event.officials])))
     pairs.append((_w(language, "lobbyists_field"), _joined(event.lobbyists)))
-    pairs.append((_w(language, "subjects"), _joined(event.subjects)))
+    pairs.append((card_phrase(language, "subjects"), _joined(event.subjects)))
     return [(label, value) for label, value in pairs if value]
 
 
 def _joined(names: Sequence[str], limit: int = 5) -> str:
-    shown = ", ".join(escape(_short(name, 100)) for name in names[:limit])
+    shown = ", ".join(escape(short(name, 100)) for name in names[:limit])
     return shown + (f" (+{len(names) - limit})" if len(names) > limit else "")
 
 
 def _alert(message: Message) -> list[Block]:
     event, language = message.events[0], message.language
-    amended = f" ({_say(language, 'amended')})" if "amended" in message.changes else ""
-    blocks = [section(f"*{escape(_label(event.kind, language))}{amended}*\n{link(event.url, event.title, 300)}")]
+    amended = f" ({say(language, 'amended')})" if "amended" in message.changes else ""
+    blocks = [section(f"*{escape(kind_label(event.kind, language))}{amended}*\n{link(event.url, event.title, 300)}")]
     blocks.extend(fields(_facts(event, language)))
     if event.summary and event.summary != event.title:
-        blocks.append(section(escape(_short(event.summary, 280))))
+        blocks.append(section(escape(short(event.summary, 280))))
     blocks.append(context(f"{_source(event.source, language)} · `{escape(event.id)}` · "
                           f"{_w(language, 'why')}: `/lobby why {escape(event.id)}`"))
     return blocks
@@ -267,47 +268,44 @@ def _alert(message: Message) -> list[Block]:
 
 def _amendment(message: Message) -> list[Block]:
     event, language = message.events[0], message.language
-    head = _say(language, "amended_head", label=_label(event.kind, language).lower())
+    head = say(language, "amended_head", label=kind_label(event.kind, language).lower())
     changes = [f"• {escape(change.strip())}" for change in message.changes[:40]]
     if len(message.changes) > 40:
         changes.append(_more(language, len(message.changes) - 40))
     return [section(f"*{escape(head)}*: {link(event.url, event.title, 300)}"),
-            *sections(changes or [f"_{escape(_say(language, 'unchanged'))}_"])]
+            *sections(changes or [f"_{escape(say(language, 'unchanged'))}_"])]
 
 
 def _event_line(event: Event, with_org: bool = True) -> str:
     org = event.organization or event.publisher
-    return f"• {link(event.url, event.title, 150)}" + (f" — {escape(_short(org, 80))}" if org and with_org else "")
+    return f"• {link(event.url, event.title, 150)}" + (f" — {escape(short(org, 80))}" if org and with_org else "")
 
 
 def _batch(message: Message) -> list[Block]:
     language, events = message.language, message.events
     blocks = [section(f"*{escape(message.lines[0])}*")]
-    if len(message.lines) > 1 and message.lines[1].startswith(_say(language, "with")):
+    if len(message.lines) > 1 and message.lines[1].startswith(say(language, "with")):
         blocks.append(context(escape(message.lines[1])))
     lines = [_event_line(event) for event in events[:BATCH_LINES]]
     if len(events) > BATCH_LINES:
-        lines.append(f"_{escape(_say(language, 'more', n=len(events) - BATCH_LINES))}_")
+        lines.append(f"_{escape(say(language, 'more', n=len(events) - BATCH_LINES))}_")
     return blocks + sections(lines)
 
 
 def _digest(message: Message) -> list[Block]:
     blocks = [header(message.lines[0] if message.lines else message.title)]
-    groups: dict[str, list[Event]] = {}
-    for event in message.events:
-        groups.setdefault(event.organization or event.publisher or "Other", []).append(event)
-    for organization, items in sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0])):
+    for organization, items in group_by_organization(message.events):
         blocks.extend(sections([_event_line(event, with_org=False) for event in items],
-                               title=f"{_short(organization, 200)} ({len(items)})"))
+                               title=f"{short(organization, 200)} ({len(items)})"))
     return blocks
 
 
 def _notice(message: Message) -> list[Block]:
     language = message.language
     if message.status == "ok":
-        return [section(f":white_check_mark: {escape(_say(language, 'recovered', source=message.title))}")]
-    broken = _say(language, "broken", source=message.title, status=message.status, reason=message.reason)
-    blocks = [section(f":warning: *{escape(broken)}*"), context(escape(_say(language, "silent")))]
+        return [section(f":white_check_mark: {escape(say(language, 'recovered', source=message.title))}")]
+    broken = say(language, "broken", source=message.title, status=message.status, reason=message.reason)
+    blocks = [section(f":warning: *{escape(broken)}*"), context(escape(say(language, "silent")))]
     if message.action:
-        blocks.append(section(escape(_say(language, "todo", action=message.action))))
+        blocks.append(section(escape(say(language, "todo", action=message.action))))
     return blocks

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from workers.terms import Term, name_key, name_keys, text_keys, tokens
+from workers.terms import Term, name_key, name_keys, quoted, text_keys, tokens
 
 
 @pytest.mark.parametrize(("spelling", "key"), [
@@ -58,3 +58,9 @@ def test_query_term_carries_joined_key_and_words() -> None:
     term = Term.parse("Amazon Web Services Inc")
     assert term.key == "amazonwebservices"
     assert term.words == ("amazon", "web", "services")
+
+
+def test_terms_are_shown_as_one_would_type_them_again() -> None:
+    """A term holding a space is shown in double quotes, the others as they are."""
+    assert quoted(["amazon", "hydro quebec"]) == 'amazon "hydro quebec"'
+    assert quoted([]) == ""
