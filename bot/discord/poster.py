@@ -48,6 +48,7 @@ from bot.discord.render import message_embeds
 from bot.render import Message
 from workers.errors import PermanentDeliveryError, TransientDeliveryError
 from workers.settings import Settings
+from workers.sources.http import retry_after
 
 log = logging.getLogger("lobbybot.discord")
 
@@ -194,13 +195,12 @@ def _json(response: httpx.Response) -> dict[str, Any]:
 
 
 def _retry_after(response: httpx.Response, payload: dict[str, Any]) -> float:
-    for value in (payload.get("retry_after"), response.headers.get("Retry-After")):
-        try:
-            if value is not None:
-                return max(0.0, float(value))
-        except (TypeError, ValueError):
-            continue
-    return 1.0
+    """Discord's JSON `retry_after` (fractional seconds, finer than the header), else the `Retry-After` header,
+    else 1 s."""
+    wait = retry_after(str(payload["retry_after"])) if "retry_after" in payload else None
+    if wait is None:
+        wait = retry_after(response.headers.get("Retry-After"))
+    return 1.0 if wait is None else wait
 
 
 def _is_global(response: httpx.Response, payload: dict[str, Any]) -> bool:

@@ -47,6 +47,7 @@ from bot.slack.render import Payload, escape, message_blocks
 from workers.errors import PermanentDeliveryError, TransientDeliveryError
 from workers.jobs import job_redis
 from workers.settings import Settings
+from workers.sources.http import retry_after
 
 log = logging.getLogger("lobbybot.slack.poster")
 
@@ -105,13 +106,12 @@ class PatientRateLimitHandler(RateLimitErrorRetryHandler):
 
 
 def _retry_after(headers: Any) -> float:
+    """Seconds from the `Retry-After` header (1 s when absent or unreadable). slack_sdk hands headers as a dict
+    whose keys keep Slack's case and whose values may be lists, so the header is looked up by hand."""
     for key, value in dict(headers or {}).items():
         if key.lower() == "retry-after":
-            raw = value[0] if isinstance(value, list | tuple) else value
-            try:
-                return float(raw)
-            except (TypeError, ValueError):
-                return 1.0
+            wait = retry_after(str(value[0] if isinstance(value, list | tuple) else value))
+            return 1.0 if wait is None else wait
     return 1.0
 
 
