@@ -4,3 +4,9 @@
     render          Block Kit from the neutral layer (`bot.render.Message`, `bot.commands.Answer`, `Summary`)
     poster          `SlackPoster`: chat.postMessage with Slack's errors mapped to the delivery core's rules
 """
+
+
+def web_api_url(url: str) -> str:
+    """`LOBBYBOT_SLACK_API_URL` as `WebClient(base_url=…)` needs it: ending in exactly one "/", since slack_sdk
+    appends the method name ("chat.postMessage") to it as is."""
+    return url.rstrip("/") + "/"

@@ -33,6 +33,7 @@ from slack_bolt.context import BoltContext
 from slack_bolt.oauth.oauth_settings import OAuthSettings
 from slack_sdk import WebClient
 
+from bot.slack import web_api_url
 from bot.slack.installations import RedisInstallationStore, RedisOAuthStateStore
 from workers.settings import Settings, SettingsError
 
@@ -109,7 +110,7 @@ def build_app(settings: Settings, redis: Redis, *, answer_within: float = 2.0, s
     chosen = mode(settings, socket=socket)
     if chosen == "off":
         raise SettingsError("SLACK_BOT_TOKEN: not set; Slack is off")
-    client = WebClient(base_url=_base_url(settings.slack_api_url))
+    client = WebClient(base_url=web_api_url(settings.slack_api_url))
     store = RedisInstallationStore(redis, settings.redis_prefix) if chosen == "multi" else None
     oauth = None
     if store is not None:
@@ -138,10 +139,6 @@ def build_app(settings: Settings, redis: Redis, *, answer_within: float = 2.0, s
     )
     commands.register(app, redis, settings, answer_within=answer_within)
     return app
-
-
-def _base_url(url: str) -> str:
-    return url if url.endswith("/") else url + "/"
 
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]

@@ -42,6 +42,7 @@ from slack_sdk.oauth.state_store import OAuthStateStore
 from slack_sdk.oauth.state_store.async_state_store import AsyncOAuthStateStore
 from slack_sdk.oauth.token_rotation import TokenRotator
 
+from bot.slack import web_api_url
 from workers.settings import Settings
 
 log = logging.getLogger("lobbybot.slack.installations")
@@ -225,7 +226,7 @@ def bot_token(redis: Redis, settings: Settings, team_id: str) -> str | None:
             and redis.set(f"{settings.redis_prefix}slack:rotating:{team_id}", "1", nx=True, ex=30):
         rotator = TokenRotator(client_id=settings.slack_client_id,
                                client_secret=settings.slack_client_secret.get_secret_value(),
-                               client=WebClient(base_url=settings.slack_api_url.rstrip("/") + "/",
+                               client=WebClient(base_url=web_api_url(settings.slack_api_url),
                                                 timeout=int(settings.http_timeout)))
         try:
             rotated = rotator.perform_bot_token_rotation(bot=bot, minutes_before_expiration=ROTATE_MINUTES)

@@ -42,6 +42,7 @@ from slack_sdk.http_retry.response import HttpResponse
 from slack_sdk.http_retry.state import RetryState
 
 from bot.render import Message
+from bot.slack import web_api_url
 from bot.slack.installations import bot_token
 from bot.slack.render import Payload, escape, message_blocks
 from workers.errors import PermanentDeliveryError, TransientDeliveryError
@@ -140,7 +141,7 @@ class SlackPoster:
             token = bot_token(self.redis, self.settings, team)
             if not token:
                 raise _permanent("no_token", channel, team, {})
-            base_url = self.settings.slack_api_url.rstrip("/") + "/"
+            base_url = web_api_url(self.settings.slack_api_url)
             self._clients[team] = WebClient(
                 token=token, base_url=base_url, timeout=int(self.settings.http_timeout),
                 retry_handlers=[ConnectionErrorRetryHandler(max_retry_count=2),
