@@ -17,10 +17,11 @@ Every request is recorded (`requests`: method, path, headers, JSON body).
 from __future__ import annotations
 
 import json
-import threading
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from tests.wire import LocalServer, QuietHandler
 
 
 @dataclass
@@ -48,20 +49,21 @@ class Request:
     body: Any
 
 
-class DiscordAPI:
+class DiscordAPI(LocalServer[Request]):
     def __init__(self, token: str = "test-token") -> None:
         self.token = token
-        self.requests: list[Request] = []
         self.messages: list[dict[str, Any]] = []
         self.commands: dict[str, list[dict[str, Any]]] = {}
         self.channels: dict[str, tuple[int, int, str]] = {}
         self.plan: list[Limit | Status | Drop] = []
         self._nonces: dict[str, dict[str, Any]] = {}
         self._next_id = 1_300_000_000_000_000_001
-        self._lock = threading.Lock()
+        super().__init__("/api/v10")
+
+    def handler(self) -> type[BaseHTTPRequestHandler]:
         api = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             protocol_version = "HTTP/1.1"
 
             def _reply(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
@@ -114,12 +116,7 @@ class DiscordAPI:
 
             do_POST = do_PUT = _handle
 
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.base_url = f"http://127.0.0.1:{self._server.server_address[1]}/api/v10"
-        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        return Handler
 
     def _create(self, channel: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         if channel in self.channels:
@@ -141,7 +138,3 @@ class DiscordAPI:
 
     def posts(self) -> list[Request]:
         return [r for r in self.requests if r.method == "POST"]
-
-    def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()

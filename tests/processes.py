@@ -15,9 +15,11 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
 from redis import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
@@ -61,6 +63,27 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def wait_until(check: Callable[[], object], timeout: float, what: str, *, every: float = 0.1) -> None:
+    """Return once `check()` is truthy; fail naming `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout} s: {what}")
+        time.sleep(every)
+
+
+def get(port: int, path: str, *, within: float = 30) -> httpx.Response:
+    """GET `http://127.0.0.1:{port}{path}`, retrying while nothing listens yet (a process still starting)."""
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            return httpx.get(f"http://127.0.0.1:{port}{path}", timeout=10)
+        except httpx.ConnectError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
 
 
 class RedisServer:

@@ -26,13 +26,14 @@ from __future__ import annotations
 import itertools
 import json
 import re
-import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
+
+from tests.wire import LocalServer, QuietHandler
 
 _METHOD = re.compile(r"^/(?:api/)?([a-z]+(?:\.[a-zA-Z0-9]+)+)$")
 
@@ -58,18 +59,19 @@ class Call:
         return self.headers.get("authorization", "")
 
 
-class SlackAPI:
+class SlackAPI(LocalServer[Call]):
     def __init__(self, *, team_id: str = "T1", bot_token: str = "xoxb-installed-token",
                  enterprise_id: str | None = None) -> None:
         self.team_id, self.bot_token, self.enterprise_id = team_id, bot_token, enterprise_id
-        self.requests: list[Call] = []
         self._scripts: dict[str, deque[Reply]] = {}
         self._errors: dict[str, str] = {}
         self._ts = itertools.count(100)
-        self._lock = threading.Lock()
+        super().__init__("/")
+
+    def handler(self) -> type[BaseHTTPRequestHandler]:
         api = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length).decode() if length else ""
@@ -85,8 +87,7 @@ class SlackAPI:
                 reply = api._reply(call)
                 call.status = reply.status
                 call.ok = reply.status == 200 and (not isinstance(reply.body, dict) or bool(reply.body.get("ok")))
-                with api._lock:
-                    api.requests.append(call)
+                api.record(call)
                 data = (json.dumps(reply.body) if isinstance(reply.body, dict) else reply.body).encode()
                 self.send_response(reply.status)
                 self.send_header("Content-Type", "application/json; charset=utf-8" if isinstance(reply.body, dict)
@@ -100,17 +101,9 @@ class SlackAPI:
             def do_GET(self) -> None:
                 self.do_POST()
 
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.base_url = f"http://127.0.0.1:{self._server.server_address[1]}/"
-        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        return Handler
 
     # -- scripting -------------------------------------------------------------------------------------------
-    def url(self, path: str) -> str:
-        return self.base_url.rstrip("/") + path
-
     def script(self, method: str, *replies: Reply) -> None:
         """Answer the next calls of `method` (or of a path) with `replies`, in order."""
         with self._lock:
@@ -144,10 +137,6 @@ class SlackAPI:
         while len(found := self.calls(method_or_path)) < count and time.monotonic() < deadline:
             time.sleep(0.02)
         return found
-
-    def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
 
     # -- answers ---------------------------------------------------------------------------------------------
     def _reply(self, call: Call) -> Reply:

@@ -4,29 +4,17 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from pathlib import Path
 
-import httpx
 import pytest
 from redis import Redis
 from rq import Queue
 
-from tests.processes import clean_env, free_port, run, start
-from tests.wire import FeedServer
+from tests.processes import clean_env, free_port, get, run, start
+from tests.wire import FeedServer, rss
 from workers.jobs import poll_source
 
 pytestmark = pytest.mark.processes
-
-ITEM = """<item><title>{title}</title><link>https://news.example/{slug}</link><guid>https://news.example/{slug}</guid>
-<pubDate>Tue, 24 Nov 2026 10:15:00 GMT</pubDate><description>{title}.</description></item>"""
-
-
-def rss(*titles: str) -> str:
-    items = "".join(ITEM.format(title=t, slug=re.sub(r"\W+", "-", t.lower())) for t in titles)
-    return (f'<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel><title>Lobby News</title>'
-            f"<link>https://news.example/</link><language>en-ca</language>{items}</channel></rss>")
-
 
 BASELINE = ["Amazon registers twenty lobbyists in Quebec", "Bell meets Treasury Board officials again",
             "Hydro-Quebec export deal draws lobbyists"]
@@ -90,22 +78,11 @@ def test_web_serves_healthz(redis_url: str, tmp_path: Path) -> None:
     broken = start("web", env=clean_env(REDIS_URL=f"redis://127.0.0.1:{free_port()}/0", PORT=str(dead_port)),
                    cwd=tmp_path)
     try:
-        assert _get(healthy_port).status_code == 200
-        response = _get(dead_port)
+        assert get(healthy_port, "/healthz").status_code == 200
+        response = get(dead_port, "/healthz")
         assert response.status_code == 503 and response.json()["status"] == "unhealthy"
     finally:
         for process in (healthy, broken):
             process.terminate()
             process.communicate(timeout=10)
     assert healthy.returncode is not None
-
-
-def _get(port: int) -> httpx.Response:
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5)
-        except httpx.ConnectError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)

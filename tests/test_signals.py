@@ -10,16 +10,14 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import httpx
 import pytest
 from redis import Redis
 from rq import Queue
 from rq.registry import FailedJobRegistry, ScheduledJobRegistry, StartedJobRegistry
 from rq.worker import Worker
 
-from tests.processes import Daemon, clean_env, free_port
-from tests.test_processes import rss
-from tests.wire import FeedServer
+from tests.processes import Daemon, clean_env, free_port, get, wait_until
+from tests.wire import FeedServer, rss
 from workers.events import Event
 from workers.ingest import ingest
 from workers.jobs import POLL_RETRY, poll_source
@@ -32,14 +30,6 @@ INTERVAL = 0.4  # seconds between two console posts: the delivery takes 12 s
 HEADLINE = re.compile(r"^\[console:(\w+)\] (?:Communication report|News): (.+)$", re.M)
 BASELINE = ["Amazon registers twenty lobbyists in Quebec", "Bell meets Treasury Board officials again"]
 FRESH = ["AWS Canada logged 150 communications in a year", "Shopify lobbies Finance on digital tax"]
-
-
-def wait_until(check, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout} s: {what}")
-        time.sleep(0.1)
 
 
 def reports() -> list[Event]:
@@ -128,8 +118,8 @@ def test_web_answers_readyz_and_stops_on_sigterm(redis: Redis, redis_url: str, t
     broken = Daemon("web-dead-redis", ["web"], clean_env(REDIS_URL=f"redis://127.0.0.1:{free_port()}/0",
                                                          PORT=str(dead_port)), tmp_path)
     try:
-        ready = _get(port, "/readyz")
-        unready = _get(dead_port, "/readyz")
+        ready = get(port, "/readyz")
+        unready = get(dead_port, "/readyz")
         codes = [web.terminate(STOP_SECONDS), broken.terminate(STOP_SECONDS)]
     finally:
         for daemon in (web, broken):
@@ -141,14 +131,3 @@ def test_web_answers_readyz_and_stops_on_sigterm(redis: Redis, redis_url: str, t
     assert unready.status_code == 503 and unready.json() == {"status": "unready", "redis": "ConnectionError"}
     assert codes == [0, 0], web.err()[-2000:]
     assert not web.leftovers, "a gunicorn worker outlived the arbiter"
-
-
-def _get(port: int, path: str) -> httpx.Response:
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            return httpx.get(f"http://127.0.0.1:{port}{path}", timeout=10)
-        except httpx.ConnectError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)

@@ -7,7 +7,7 @@ import pytest
 from redis import Redis
 
 from bot.commands import HELP, Answer, Caller, Command, answer, parse, parse_terms
-from tests.bot.slack.slash import records
+from tests.records import sample_records
 from workers.ingest import ingest
 from workers.settings import Settings
 from workers.subscriptions import SubscriptionStore
@@ -19,7 +19,7 @@ GUEST = Caller(channel="slack:T1/C1", user="slack:UGUEST", can_manage=False)
 @pytest.fixture
 def settings(redis: Redis, make_settings) -> Settings:
     built: Settings = make_settings()
-    ingest(redis, built, records(), alert=False)
+    ingest(redis, built, sample_records(), alert=False)
     return built
 
 
@@ -167,8 +167,8 @@ def test_a_repeated_request_is_answered_without_acting_twice(redis: Redis, setti
 def test_searches_are_not_replayed(redis: Redis, settings: Settings) -> None:
     """A search with a request id is answered fresh each time (it changes nothing, and the index may grow)."""
     first = answer(redis, settings, GUEST, parse("amazon"), request_id="trigger-3")
-    ingest(redis, settings, [records()[-1].model_copy(update={"id": "ocl:comm:900000", "organization": "Amazon"})],
-           alert=False)
+    newer = sample_records()[-1].model_copy(update={"id": "ocl:comm:900000", "organization": "Amazon"})
+    ingest(redis, settings, [newer], alert=False)
     again = answer(redis, settings, GUEST, parse("amazon"), request_id="trigger-3")
     assert first.summary is not None and again.summary is not None
     assert again.summary.total == first.summary.total + 1

@@ -38,8 +38,7 @@ from rq import Queue
 from rq.registry import FailedJobRegistry
 
 from tests.processes import Daemon, RedisServer, clean_env
-from tests.test_processes import rss
-from tests.wire import FeedServer
+from tests.wire import FeedServer, rss
 from workers.connection import with_database
 from workers.events import Event
 from workers.ingest import ingest

@@ -14,7 +14,7 @@ import pytest
 from rq import Queue
 from rq.worker import Worker
 
-from tests.processes import Daemon, RedisServer, clean_env, free_port, run
+from tests.processes import Daemon, RedisServer, clean_env, free_port, run, wait_until
 from workers.events import Event
 from workers.ingest import ingest
 from workers.lifecycle import heartbeat_key
@@ -33,14 +33,6 @@ def reports(n: int, tag: str) -> list[Event]:
                   url=f"https://lobbycanada.gc.ca/comm/{tag}{i}") for i in range(n)]
 
 
-def wait_until(check, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout} s: {what}")
-        time.sleep(0.2)
-
-
 def test_worker_and_scheduler_ride_out_a_redis_restart(tmp_path: Path) -> None:
     """Redis stops and comes back: processes started before and during the outage keep running, log once when
     it goes and once when it is back, and every job enqueued before the outage runs once after it."""
@@ -53,7 +45,7 @@ def test_worker_and_scheduler_ride_out_a_redis_restart(tmp_path: Path) -> None:
     early = Daemon("early", ["worker", "early"], env, tmp_path)
     processes = [early]
     try:
-        wait_until(lambda: len(Worker.all(connection=redis)) == 1, 30, "the first worker registers")
+        wait_until(lambda: len(Worker.all(connection=redis)) == 1, 30, "the first worker registers", every=0.2)
         configure(settings)
         ingest(redis, settings, reports(5, "before"), alert=True)  # a delivery job, queued before the outage
         assert Queue("deliver", connection=redis).count == 1
@@ -76,7 +68,8 @@ def test_worker_and_scheduler_ride_out_a_redis_restart(tmp_path: Path) -> None:
                                                  [[f"ocl:communication:before{i}", "1", "new", []] for i in range(2)])
         ingest(redis, settings, reports(3, "after"), alert=True)
         late.wait_for("(after 2)", timeout=40, stream="out")
-        wait_until(lambda: redis.exists(heartbeat_key(settings.redis_prefix)), 30, "the scheduler's heartbeat")
+        wait_until(lambda: redis.exists(heartbeat_key(settings.redis_prefix)), 30, "the scheduler's heartbeat",
+                   every=0.2)
         time.sleep(1)
         codes = {process.name: process.terminate(STOP_SECONDS) for process in processes}
     finally:

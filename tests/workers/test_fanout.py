@@ -11,18 +11,18 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 from redis import Redis
-from rq import Queue, SimpleWorker
+from rq import Queue
 from rq.registry import ScheduledJobRegistry
 
 from bot import render
 from bot.cli import main
 from bot.delivery import deliver
 from bot.render import Message
+from tests.records import PREFIX, RECENT, lines_of, posted, report, run_jobs, subscribe
 from tests.wire import FeedServer
 from workers import fanout
 from workers.digests import dispatch_digests
@@ -31,21 +31,11 @@ from workers.events import Event
 from workers.explain import explain
 from workers.health import StateStore
 from workers.ingest import ingest
-from workers.jobs import QUEUES, poll_source
+from workers.jobs import poll_source
 from workers.settings import Settings
-from workers.subscriptions import Subscription, SubscriptionStore
+from workers.subscriptions import SubscriptionStore
 
 TORONTO = ZoneInfo("America/Toronto")
-PREFIX = "lobbybot:"
-TREASURY = "Treasury Board of Canada Secretariat"
-RECENT = datetime.now(UTC) - timedelta(days=2)
-
-
-def report(n: int, organization: str = "Amazon Web Services Canada", *, institutions: tuple[str, ...] = (TREASURY,),
-           version: str = "1") -> Event:
-    return Event(id=f"ocl:communication:{n}", version=version, source="ocl", kind="communication",
-                 title=f"{organization} met officials (report {n})", organization=organization,
-                 institutions=institutions, published_at=RECENT, url=f"https://lobbycanada.gc.ca/comm/{n}")
 
 
 def registration(institutions: tuple[str, ...], version: str) -> Event:
@@ -57,28 +47,6 @@ def registration(institutions: tuple[str, ...], version: str) -> Event:
 def article(slug: str, title: str, *, n: str | None = None) -> Event:
     return Event(id=f"news:{n or slug}", version="1", source="news", kind="article", title=title,
                  url=f"https://news.example/{slug}?utm_source=rss", published_at=RECENT)
-
-
-def subscribe(redis: Redis, channel: str, *terms: str, **options: Any) -> Subscription:
-    return SubscriptionStore(redis, PREFIX).add(Subscription(channel=channel, terms=list(terms), **options),
-                                                actor="test")
-
-
-def run_jobs(redis: Redis) -> None:
-    SimpleWorker([Queue(name, connection=redis) for name in QUEUES], connection=redis).work(burst=True)
-
-
-def lines_of(out: str, channel: str) -> list[str]:
-    """What the console poster printed for `channel`, without the `[console:<name>] ` prefix."""
-    prefix = f"[{channel}] "
-    return [line[len(prefix):] for line in out.splitlines() if line.startswith(prefix)]
-
-
-def posted(capsys: pytest.CaptureFixture[str], redis: Redis) -> str:
-    """Run the queued jobs; return what they printed."""
-    capsys.readouterr()
-    run_jobs(redis)
-    return capsys.readouterr().out
 
 
 def next_local(moment: datetime, hour: int, minute: int) -> datetime:

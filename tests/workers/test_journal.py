@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 import pytest
 from redis import Redis
 
-from tests.workers.test_fanout import lines_of, posted, report, subscribe
+from tests.records import lines_of, posted, report, subscribe
 from workers import fanout
 from workers.dedupe import Deduper, journal_key
 from workers.events import Event

@@ -1,6 +1,6 @@
 """Helpers for Slack web tests: a real `lobbybot web` process on a free port, slash commands in Slack's wire
-shape (form-encoded, signed with the v0 HMAC scheme that `slack_sdk.signature.SignatureVerifier` checks), and a
-few indexed records to search."""
+shape (form-encoded, signed with the v0 HMAC scheme that `slack_sdk.signature.SignatureVerifier` checks); the
+records to search are `tests.records.sample_records`."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import hashlib
 import hmac
 import itertools
 import time
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from subprocess import Popen
 from typing import Any
@@ -17,7 +16,6 @@ from urllib.parse import urlencode
 import httpx
 
 from tests.processes import clean_env, free_port, start
-from workers.events import Event, Official
 
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 _triggers = itertools.count(1)
@@ -76,31 +74,3 @@ class Web:
             self.process.terminate()
         _, err = self.process.communicate(timeout=30)
         return err
-
-
-def records(now: datetime | None = None) -> list[Event]:
-    """Three federal communication reports of Amazon Web Services with Hydro-Québec and others, one Quebec
-    mandate, and an unrelated one."""
-    now = now or datetime.now(UTC)
-
-    def comm(n: int, days: int, institutions: tuple[str, ...], official: str) -> Event:
-        when = now - timedelta(days=days)
-        return Event(id=f"ocl:comm:{n}", version="1", source="ocl", kind="communication",
-                     title=f"Communication: Amazon Web Services Canada, Inc. with {institutions[0]}",
-                     url=f"https://lobbycanada.gc.ca/app/secure/ocl/lrs/do/cmmLgPblcVw?comlogId={n}",
-                     occurred_at=when, published_at=when, organization="Amazon Web Services Canada, Inc.",
-                     registrant="Jane Roe", lobbyists=("Jane Roe", "Sam Poe"), institutions=institutions,
-                     officials=(Official(name=official, title="Director"),), subjects=("Energy", "Industry"))
-
-    when = now - timedelta(days=3)
-    return [
-        comm(712345, 10, ("Hydro-Québec", "Natural Resources Canada"), "Marie Tremblay"),
-        comm(712346, 40, ("Hydro-Québec",), "Marie Tremblay"),
-        comm(712347, 90, ("Finance Canada", "Hydro-Québec"), "Paul Martin"),
-        Event(id="clq:mandate:9001", version="1", source="clq", kind="mandate", language="fr",
-              title="Mandat : Amazon Web Services auprès d'Hydro-Québec", occurred_at=when, published_at=when,
-              organization="Amazon Web Services Canada, Inc.", registrant="Jean Dupont", lobbyists=("Jean Dupont",),
-              institutions=("Hydro-Québec",), status="active", url="https://www.carrefourlobby.quebec/mandat/9001"),
-        Event(id="ocl:comm:800000", version="1", source="ocl", kind="communication", title="Communication: Bell",
-              occurred_at=when, published_at=when, organization="BCE Inc.", institutions=("Finance Canada",)),
-    ]

@@ -16,8 +16,9 @@ from rq import Queue, SimpleWorker
 from bot.slack.installations import RedisInstallationStore
 from bot.slack.replies import WORKING
 from tests import conftest
-from tests.bot.slack.slash import SECRET, Web, records, signed, slash_body
+from tests.bot.slack.slash import SECRET, Web, signed, slash_body
 from tests.processes import clean_env, run
+from tests.records import sample_records
 from tests.slack_api import SlackAPI
 from workers.ingest import ingest
 from workers.subscriptions import SubscriptionStore
@@ -44,7 +45,7 @@ def api() -> Iterator[SlackAPI]:
 
 @pytest.fixture
 def indexed(redis: Redis, make_settings) -> Redis:
-    ingest(redis, make_settings(), records(), alert=False)
+    ingest(redis, make_settings(), sample_records(), alert=False)
     return redis
 
 
