@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -34,7 +33,7 @@ from redis import Redis
 from redis.exceptions import RedisError
 
 from workers.connection import connect
-from workers.settings import Settings, SettingsError
+from workers.settings import Settings
 
 log = logging.getLogger("lobbybot.web")
 StartResponse = Callable[..., Any]
@@ -85,13 +84,6 @@ def build(settings: Settings, *, answer_within: float = 2.0) -> WSGIApp:
     return make_app(redis, wsgi_app(build_app(settings, redis, answer_within=answer_within)))
 
 
-def workers_from_env() -> int:
-    raw = os.environ.get("WEB_CONCURRENCY", "1")
-    if not raw.isdigit() or int(raw) < 1:
-        raise SettingsError(f"WEB_CONCURRENCY: expected a number of processes ≥ 1, got {raw!r}")
-    return int(raw)
-
-
 def serve(settings: Settings, port: int, *, threads: int = DEFAULT_THREADS, answer_within: float = 2.0) -> None:
     """Check the settings, then run gunicorn until SIGTERM/SIGINT (gunicorn exits the process itself)."""
     from gunicorn.app.base import BaseApplication
@@ -100,7 +92,7 @@ def serve(settings: Settings, port: int, *, threads: int = DEFAULT_THREADS, answ
 
     chosen = mode(settings)  # fail before listening
     connect(settings)
-    workers = workers_from_env()
+    workers = settings.web_concurrency
     routes = {"off": "/healthz (Slack is off: set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET to turn it on)",
               "single": "/healthz and /slack/events (Slack: one workspace, SLACK_BOT_TOKEN)",
               "multi": "/healthz, /slack/events, /slack/install and /slack/oauth_redirect (Slack: multi-workspace)"}

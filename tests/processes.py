@@ -32,7 +32,8 @@ LOBBYBOT = shutil.which("lobbybot", path=str(Path(sys.executable).parent)) or "l
 def clean_env(**values: str) -> dict[str, str]:
     """The current environment without lobbybot/Slack/Discord/Redis settings, plus `values`."""
     env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("LOBBYBOT_", "SLACK_", "DISCORD_")) and k not in ("REDIS_URL", "PORT")}
+           if not k.startswith(("LOBBYBOT_", "SLACK_", "DISCORD_"))
+           and k not in ("REDIS_URL", "PORT", "WEB_CONCURRENCY")}
     env.update({f"LOBBYBOT_{name.upper()}": NOWHERE for name in OFFLINE})  # no process reaches the internet
     env.update(values)
     leaks.remember_env(env)

@@ -52,6 +52,7 @@ class Settings(BaseSettings):
     # Ecosystem names (no prefix).
     redis_url: str | None = Field(None, validation_alias=_unprefixed("REDIS_URL"))
     port: int = Field(8000, ge=1, le=65535, validation_alias=_unprefixed("PORT"))
+    web_concurrency: int = Field(1, ge=1, validation_alias=_unprefixed("WEB_CONCURRENCY"))
     slack_bot_token: SecretStr | None = Field(None, validation_alias=_unprefixed("SLACK_BOT_TOKEN"))
     slack_signing_secret: SecretStr | None = Field(None, validation_alias=_unprefixed("SLACK_SIGNING_SECRET"))
     slack_app_token: SecretStr | None = Field(None, validation_alias=_unprefixed("SLACK_APP_TOKEN"))

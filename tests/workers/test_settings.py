@@ -33,6 +33,7 @@ def fresh_cli() -> Iterator[None]:
     [
         ("LOBBYBOT_RETENTION_DAYS", "abc"),
         ("PORT", "0"),
+        ("WEB_CONCURRENCY", "0"),
         ("LOBBYBOT_FEEDS", "not-json"),
         ("LOBBYBOT_NEWS_LOCALES", '["french"]'),
         ("LOBBYBOT_ALERT_CHANNEL", "irc:#lobby"),
