@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import subprocess
@@ -22,6 +23,8 @@ pytestmark = pytest.mark.processes
 ROOT = Path(__file__).parent.parent
 HONCHO_CODE = 128 + signal.SIGTERM  # honcho's own exit after it stopped its processes on SIGTERM
 HONCHO = shutil.which("honcho", path=str(Path(sys.executable).parent))
+# The Procfile says `lobbybot …`: found on PATH as in an activated venv (`make test` does not activate one).
+VENV_PATH = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
 
 
 @pytest.mark.skipif(HONCHO is None, reason="honcho is in the dev extra: pip install -e '.[dev]'")
@@ -35,7 +38,8 @@ def test_honcho_starts_web_worker_and_scheduler_from_the_procfile(redis: Redis, 
     with log.open("wb") as out:
         honcho = subprocess.Popen([str(HONCHO), "-f", str(ROOT / "Procfile"), "-e", "/dev/null", "start", "-p",
                                    str(port), "web", "worker", "scheduler"], cwd=tmp_path, stdout=out,
-                                  stderr=subprocess.STDOUT, env=clean_env(REDIS_URL=redis_url, LOBBYBOT_SOURCES="[]"),
+                                  stderr=subprocess.STDOUT,
+                                  env=clean_env(REDIS_URL=redis_url, LOBBYBOT_SOURCES="[]", PATH=VENV_PATH),
                                   start_new_session=True)
     family: list[int] = []
     try:
