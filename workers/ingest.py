@@ -66,7 +66,7 @@ def ingest(redis: Redis, settings: Settings, events: Iterable[Event], *, alert: 
     to_alert = [item for item in kept if alertable(item)]
     if alert:
         report.alerted = fanout.fan_out(redis, settings, to_alert, amended)
-        fanout.settle(redis, settings.redis_prefix, to_alert)
+        fanout.settle(redis, settings.redis_prefix, kept)  # every journal entry of this batch, whatever wrote it
     else:
         report.baseline = len(to_alert)
     return report

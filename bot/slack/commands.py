@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
@@ -43,6 +44,7 @@ from workers.settings import Settings
 
 log = logging.getLogger("lobbybot.slack.commands")
 SLOW_QUEUE = "default"
+SEARCH_THREADS = 4
 LATER_SECONDS = 3600
 JOB = "bot.slack.jobs.answer_later"
 PAGES_JOB = "bot.slack.jobs.post_pages"
@@ -55,7 +57,7 @@ def caller_of(settings: Settings, team: str, channel: str, user: str) -> Caller:
 
 def register(app: App, redis: Redis, settings: Settings, *, answer_within: float = 2.0) -> None:
     """Add the `/lobby` listener to `app`; searches slower than `answer_within` seconds are answered later."""
-    searches = ThreadPoolExecutor(max_workers=4, thread_name_prefix="lobby-search")
+    searches = _SearchPool(SEARCH_THREADS)
     queue = Queue(SLOW_QUEUE, connection=redis)
 
     def lobby(ack: Ack, command: dict[str, Any]) -> None:
@@ -82,16 +84,27 @@ def register(app: App, redis: Redis, settings: Settings, *, answer_within: float
     app.command("/lobby")(lobby)
 
 
-def _search_within(pool: ThreadPoolExecutor, redis: Redis, settings: Settings, caller: Caller, command: Command,
+def _search_within(pool: _SearchPool, redis: Redis, settings: Settings, caller: Caller, command: Command,
                    seconds: float) -> Answer | None:
-    """The search's answer when it is ready within `seconds`, else None (the caller answers later)."""
-    if seconds <= 0:
+    """The search's answer when it is ready within `seconds`, else None (the caller answers later). When every
+    search thread is still busy with a search that ran out of time, this one goes straight to the job instead
+    of queuing behind them and timing out too."""
+    if seconds <= 0 or not pool.slots.acquire(blocking=False):
         return None
-    future = pool.submit(answer, redis, settings, caller, command)
+    future = pool.executor.submit(answer, redis, settings, caller, command)
+    future.add_done_callback(lambda _: pool.slots.release())
     try:
         return future.result(timeout=seconds)
     except FutureTimeout:
         return None
+
+
+class _SearchPool:
+    """The threads that run searches for acks, and how many of them are free."""
+
+    def __init__(self, threads: int) -> None:
+        self.executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="lobby-search")
+        self.slots = threading.BoundedSemaphore(threads)
 
 
 def _answer_later(redis: Redis, settings: Settings, queue: Queue, command: dict[str, Any], request_id: str) -> None:
