@@ -39,7 +39,7 @@ from rq import Queue, Retry
 from slack_bolt import Ack, App
 
 from bot.commands import Answer, Caller, Command, answer, parse
-from bot.slack.replies import WORKING, payloads
+from bot.slack.replies import WORKING, channel_language, payloads
 from workers.settings import Settings
 
 log = logging.getLogger("lobbybot.slack.commands")
@@ -74,7 +74,7 @@ def register(app: App, redis: Redis, settings: Settings, *, answer_within: float
                 return
         else:
             reply = answer(redis, settings, caller, parsed, request_id=request_id)
-        pages = payloads(reply, parsed)
+        pages = payloads(reply, parsed, channel_language(redis, settings.redis_prefix, caller.channel))
         ack(**pages[0])
         if len(pages) > 1:  # an ack is one message: the rest follow through response_url, in order
             queue.enqueue(PAGES_JOB, command.get("response_url", ""), json.dumps(pages[1:]),

@@ -24,7 +24,7 @@ import httpx
 
 from bot.commands import answer, parse
 from bot.slack.commands import caller_of
-from bot.slack.replies import payloads
+from bot.slack.replies import channel_language, payloads
 from workers.jobs import job_redis
 from workers.settings import Settings, current
 
@@ -40,8 +40,10 @@ def answer_later(response_url: str, team: str, channel: str, user: str, text: st
     settings = current()
     redis = job_redis(settings)
     parsed = parse(text)
-    reply = answer(redis, settings, caller_of(settings, team, channel, user), parsed)
-    return [_post(response_url, page, settings) for page in payloads(reply, parsed)]
+    caller = caller_of(settings, team, channel, user)
+    reply = answer(redis, settings, caller, parsed)
+    language = channel_language(redis, settings.redis_prefix, caller.channel)
+    return [_post(response_url, page, settings) for page in payloads(reply, parsed, language)]
 
 
 def post_pages(response_url: str, pages_json: str) -> list[int]:

@@ -13,8 +13,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from redis import Redis
+
 from bot.commands import Answer, Command
 from bot.slack.render import answer_blocks
+from workers.subscriptions import SubscriptionStore
 
 WORKING = "Working on it… the answer will follow here in a moment."
 
@@ -27,8 +30,16 @@ def visibility(reply: Answer, command: Command | Answer | None = None) -> str:
     return "ephemeral"
 
 
-def payloads(reply: Answer, command: Command | Answer | None = None) -> list[dict[str, Any]]:
+def payloads(reply: Answer, command: Command | Answer | None = None, language: str = "en") -> list[dict[str, Any]]:
     """One JSON body per message (`text`, `blocks`, `response_type`) for `ack(**first)` or `response_url` POSTs.
     Almost every answer is one message; a very long list is split by the renderer into a few."""
     kind = visibility(reply, command)
-    return [{"text": text, "blocks": blocks, "response_type": kind} for text, blocks in answer_blocks(reply)]
+    return [{"text": text, "blocks": blocks, "response_type": kind}
+            for text, blocks in answer_blocks(reply, language)]
+
+
+def channel_language(redis: Redis, prefix: str, channel: str) -> str:
+    """The language a channel's answers are drawn in: French when every subscription of the channel is in
+    French (Slack's slash-command payload carries no locale), else English."""
+    subs = SubscriptionStore(redis, prefix).for_channel(channel)
+    return "fr" if subs and all(sub.language == "fr" for sub in subs) else "en"

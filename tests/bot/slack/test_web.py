@@ -21,7 +21,7 @@ from tests.processes import clean_env, run
 from tests.records import sample_records
 from tests.slack_api import SlackAPI
 from workers.ingest import ingest
-from workers.subscriptions import SubscriptionStore
+from workers.subscriptions import Subscription, SubscriptionStore
 
 pytestmark = pytest.mark.processes
 CHANNEL = "slack:T1/C1"
@@ -69,6 +69,15 @@ def test_search_answers_with_the_summary_card_in_channel(indexed: Redis, single:
     for expected in ("Hydro-Québec (4)", "Marie Tremblay (2)", "comlogId=712345", "carrefourlobby.quebec/mandat/9001"):
         assert expected in shown, expected
     assert "Bell" not in shown
+
+
+def test_a_channel_subscribed_in_french_gets_its_card_in_french(indexed: Redis, single: Web) -> None:
+    """Slack sends no locale: a channel whose subscriptions are all French gets French cards."""
+    SubscriptionStore(indexed, "lobbybot:").add(Subscription(channel=CHANNEL, terms=["bell"], language="fr"),
+                                                actor="test")
+    answer = single.post_command("amazon hydro-quebec").json()
+    assert "Lobbying : amazon hydro-quebec" in blocks_text(answer)
+    assert "*Dossiers*\n4" in {field["text"] for block in answer["blocks"] for field in block.get("fields", [])}
 
 
 def test_forged_signature_is_refused(indexed: Redis, single: Web) -> None:
@@ -148,10 +157,11 @@ def test_sources_list_why_and_alias(indexed: Redis, single: Web) -> None:
     why = single.post_command("why ocl:comm:712345").json()
     assert why["response_type"] == "ephemeral" and "ocl:comm:712345" in blocks_text(why)
 
-    assert single.post_command("nimbus hydro-quebec").json()["text"].endswith("— 0 records")
+    # The channel's only subscription is French, so its cards are too.
+    assert single.post_command("nimbus hydro-quebec").json()["text"].endswith("— 0 dossiers")
     alias = single.post_command("alias add Amazon Web Services Canada = Nimbus Cloud").json()
     assert "Alias: " in blocks_text(alias) and "Nimbus Cloud" in blocks_text(alias)
-    assert "4 records" in single.post_command('"nimbus cloud" hydro-quebec').json()["text"]
+    assert "4 dossiers" in single.post_command('"nimbus cloud" hydro-quebec').json()["text"]
 
 
 def test_a_slow_search_is_answered_at_response_url_by_a_worker(indexed: Redis, api: SlackAPI, make_settings,
